@@ -92,3 +92,22 @@ class Assignment:
             if p.id == part_id:
                 return p
         raise KeyError(f"assignment {self.name!r} has no part {part_id!r}")
+
+
+def hidden_block(part: Part) -> str:
+    """The hidden-test source for ``part``, placed between ``### BEGIN HIDDEN TESTS`` and
+    ``### END HIDDEN TESTS`` of its test cell by the assembler.
+
+    It defines the probe as a function of ``(case, record)`` in the notebook's globals (so it
+    sees the student's functions) and hands it to ``_grading_harness.run``, a module the grader
+    puts beside the notebook at grading time only. ``run`` calls the probe once per case, catches
+    each case's exception, and writes what was recorded where the grader reads it.
+    """
+    body = part.probe.strip("\n") or "pass"
+    indented = "\n".join("    " + line if line.strip() else "" for line in body.splitlines())
+    return (
+        "import _grading_harness\n"
+        "def _probe(case, record):\n"
+        f"{indented}\n"
+        f"_grading_harness.run({part.id!r}, _probe)\n"
+    )

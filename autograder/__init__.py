@@ -1,0 +1,1 @@
+"""Instructor tooling: assemble, release and grade the course's assignments on nbgrader."""
