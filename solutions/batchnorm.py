@@ -39,7 +39,11 @@ def channel_axes(ndim: int) -> tuple[int, ...]:
     return (0,) + tuple(range(2, ndim))
 
 
-def _check_input(x) -> np.ndarray:
+_NOT_FINITE = "batch_norm input contains NaN or infinity; the statistics of its channels " \
+    "would be NaN"
+
+
+def _check_input(x, check_finite: bool = True) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim not in (2, 3, 4, 5):
         raise ValueError(
@@ -49,9 +53,8 @@ def _check_input(x) -> np.ndarray:
         raise TypeError(f"batch_norm expects a floating-point array, got dtype {x.dtype}")
     if x.shape[1] == 0 or x.size == 0:
         raise ValueError(f"batch_norm got an empty input of shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("batch_norm input contains NaN or infinity; the statistics of its "
-                         "channels would be NaN")
+    if check_finite and not np.isfinite(x).all():
+        raise ValueError(_NOT_FINITE)
     return x
 
 
@@ -78,12 +81,12 @@ def _broadcast_shape(ndim: int, channels: int) -> tuple[int, ...]:
 class BatchNormCache:
     """Intermediate values of a training-mode forward pass, kept for the backward passes.
 
-    ``mean`` and ``var`` (biased) are the batch statistics; ``xc = x - mean``, ``std = sqrt(var + eps)``, ``invstd = 1 / std``, ``x_hat = xc * invstd``
-    (all float64 except ``x_hat`` and ``xc``, which have the compute dtype); ``weight`` is
-    gamma (ones when the forward had none); ``m`` is the number of values per channel.
+    ``mean`` and ``var`` (biased) are the float64 batch statistics, ``std = sqrt(var + eps)``,
+    ``invstd = 1 / std``; ``x_hat = (x - mean) * invstd`` has the input's shape and the compute
+    dtype (float64 for float64 input, float32 otherwise); ``weight`` is gamma (ones when the
+    forward had none); ``m`` is the number of values per channel.
     """
 
-    xc: np.ndarray
     x_hat: np.ndarray
     mean: np.ndarray
     var: np.ndarray
@@ -95,44 +98,63 @@ class BatchNormCache:
     axes: tuple[int, ...]
     shape: tuple[int, ...]
 
+    @property
+    def xc(self) -> np.ndarray:
+        """The centred input ``x - mean`` (recomputed as ``x_hat * std``)."""
+        bshape = _broadcast_shape(len(self.shape), self.shape[1])
+        return self.x_hat * self.std.astype(self.x_hat.dtype).reshape(bshape)
+
 
 def _compute_dtype(dtype) -> np.dtype:
     """float64 stays float64; float16 and float32 are computed in float32."""
     return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
 
 
+def _per_channel(v: np.ndarray, dtype) -> np.ndarray:
+    """A per-channel vector shaped (C, 1) to broadcast over arrays viewed as (N, C, L)."""
+    return np.asarray(v).astype(dtype)[:, None]
+
+
 def batch_norm_forward(x, weight=None, bias=None, eps: float = 1e-5):
     """Training-mode forward pass with batch statistics; returns ``(y, cache)``.
 
-    ``mean`` and the biased ``var`` are taken per channel over every axis but 1.
+    The input is viewed as (N, C, L) (L = 1 for fully connected input, H*W for images), so the
+    statistics of channel c are taken over the ``m = N * L`` values ``x[:, c, :]``:
+
+    1. ``mean = sum(x) / m`` (accumulated in float64);
+    2. ``x_hat = x - mean``, then ``var = sum(x_hat**2) / m`` (two passes: no cancellation);
+    3. ``x_hat *= 1 / sqrt(var + eps)``;
+    4. ``y = weight * x_hat + bias``.
     """
-    x = _check_input(x)
-    C = x.shape[1]
+    x = _check_input(x, check_finite=False)  # checked on the channel sums below, for free
+    N, C = x.shape[:2]
     weight = _check_vector(weight, "weight", C)
     bias = _check_vector(bias, "bias", C)
     m = x.size // C
     if m < 2:
         raise ValueError(f"Expected more than 1 value per channel when training, got input "
                          f"size {tuple(x.shape)}")
-    axes = channel_axes(x.ndim)
-    bshape = _broadcast_shape(x.ndim, C)
     cdt = _compute_dtype(x.dtype)
-    xw = x.astype(cdt, copy=False)
-    mean = xw.sum(axis=axes, dtype=np.float64) / m
-    xc = xw - mean.astype(cdt).reshape(bshape)
-    var = (xc * xc).sum(axis=axes, dtype=np.float64) / m
+    x3 = x.reshape(N, C, -1).astype(cdt, copy=False)
+    mean = x3.sum(axis=(0, 2), dtype=np.float64) / m
+    if not np.isfinite(mean).all():  # a NaN or inf anywhere in a channel reaches its sum
+        raise ValueError(_NOT_FINITE)
+    x_hat = np.subtract(x3, _per_channel(mean, cdt))
+    var = np.vecdot(x_hat, x_hat).sum(axis=0, dtype=np.float64) / m
     std = np.sqrt(var + eps)
     invstd = 1.0 / std
-    x_hat = xc * invstd.astype(cdt).reshape(bshape)
-    w = np.ones(C, dtype=np.float64) if weight is None else weight.astype(np.float64)
-    y = x_hat
+    x_hat *= _per_channel(invstd, cdt)
     if weight is not None:
-        y = y * weight.astype(cdt).reshape(bshape)
+        y = np.multiply(x_hat, _per_channel(weight, cdt))
+    else:
+        y = x_hat.copy()
     if bias is not None:
-        y = y + bias.astype(cdt).reshape(bshape)
-    cache = BatchNormCache(xc=xc, x_hat=x_hat, mean=mean, var=var, std=std, invstd=invstd, weight=w,
-                           m=m, eps=float(eps), axes=axes, shape=tuple(x.shape))
-    return y.astype(x.dtype, copy=False), cache
+        y += _per_channel(bias, cdt)
+    w = np.ones(C, dtype=np.float64) if weight is None else weight.astype(np.float64)
+    cache = BatchNormCache(x_hat=x_hat.reshape(x.shape), mean=mean, var=var, std=std,
+                           invstd=invstd, weight=w, m=m, eps=float(eps),
+                           axes=channel_axes(x.ndim), shape=tuple(x.shape))
+    return y.reshape(x.shape).astype(x.dtype, copy=False), cache
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: bool = False,
@@ -146,7 +168,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     ``running_var = (1 - momentum) * running_var + momentum * var * m / (m - 1)``.
     Eval mode (``training=False``) normalizes with the running statistics, which must be given.
     """
-    x = _check_input(x)
+    x = _check_input(x, check_finite=not training)  # training: batch_norm_forward checks
     C = x.shape[1]
     running_mean = _check_vector(running_mean, "running_mean", C, required=not training)
     running_var = _check_vector(running_var, "running_var", C, required=not training)
@@ -195,17 +217,17 @@ def batch_norm_backward(dy, cache: BatchNormCache):
     The mean and variance depend on x: the two subtracted terms are their contribution.
     """
     dy = _check_dy(dy, cache)
+    N, C = cache.shape[:2]
     cdt = cache.x_hat.dtype
-    C = cache.shape[1]
-    bshape = _broadcast_shape(len(cache.shape), C)
-    dyw = dy.astype(cdt, copy=False)
-    dbias = dyw.sum(axis=cache.axes, dtype=np.float64)
-    dweight = (dyw * cache.x_hat).sum(axis=cache.axes, dtype=np.float64)
+    dy3 = dy.reshape(N, C, -1).astype(cdt, copy=False)
+    x_hat = cache.x_hat.reshape(N, C, -1)
+    dbias = dy3.sum(axis=(0, 2), dtype=np.float64)
+    dweight = np.vecdot(dy3, x_hat).sum(axis=0, dtype=np.float64)
     k = cache.weight * cache.invstd / cache.m
-    dx = (k * cache.m).astype(cdt).reshape(bshape) * dyw \
-        - (k * dbias).astype(cdt).reshape(bshape) \
-        - (k * dweight).astype(cdt).reshape(bshape) * cache.x_hat
-    return dx.astype(dy.dtype, copy=False), dweight, dbias
+    dx = np.multiply(dy3, _per_channel(k * cache.m, cdt))
+    dx -= x_hat * _per_channel(k * dweight, cdt)
+    dx -= _per_channel(k * dbias, cdt)
+    return dx.reshape(cache.shape).astype(dy.dtype, copy=False), dweight, dbias
 
 
 def batch_norm_backward_staged(dy, cache: BatchNormCache):
