@@ -259,7 +259,13 @@ def test_page_renders(page, server, driver):
     _Handler.missing.clear()
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(SCREENSHOTS / (page.replace("/", "__")[:-5] + ".png")))
+    stem = page.replace("/", "__")[:-5]
+    driver.save_screenshot(str(SCREENSHOTS / f"{stem}.png"))
+    if driver.execute_script("""
+            const fig = document.querySelector('main figure img, main .cell_output img');
+            if (!fig) return false;
+            fig.scrollIntoView({block: 'center'}); return true;"""):
+        driver.save_screenshot(str(SCREENSHOTS / f"{stem}__figure.png"))
     assert not problems, f"{page}: " + "; ".join(problems)
 
 
