@@ -61,13 +61,14 @@ _m.batch_norm = lambda *a, **k: _orig(*a, **k) + 1e-3
 }
 
 
-def _run(chapter: str, prelude: str) -> None:
+def _run(chapter: str, prelude: str, monkeypatch) -> None:
+    """Execute the chapter, preceded by ``prelude``, in a fresh kernel that imports this
+    checkout's solutions/."""
     notebook = jupytext.read(BOOK / f"{chapter}.md")
     notebook.cells.insert(0, nbformat.v4.new_code_cell(prelude))
     env_path = os.environ.get("PYTHONPATH", "")
-    if str(ROOT) not in env_path.split(os.pathsep):
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env_path) if p)
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), env_path) if p))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
     NotebookClient(notebook, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(ROOT)}}).execute()
 
@@ -82,9 +83,9 @@ def test_every_lecture_chapter_has_a_perturbation():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("chapter", sorted(PERTURBATIONS))
-def test_chapter_fails_when_a_reference_number_drifts(chapter):
+def test_chapter_fails_when_a_reference_number_drifts(chapter, monkeypatch):
     """A chapter stops executing with an AssertionError when a solutions/ function it relies on
     returns slightly different numbers."""
     with pytest.raises(CellExecutionError) as caught:
-        _run(chapter, PERTURBATIONS[chapter])
+        _run(chapter, PERTURBATIONS[chapter], monkeypatch)
     assert caught.value.ename == "AssertionError", caught.value
