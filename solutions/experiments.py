@@ -42,8 +42,8 @@ from torch import nn
 from solutions.digits import Digits
 
 __all__ = ["RunConfig", "make_mlp", "train_run", "train_runs", "steps_to_reach",
-           "spread", "normalized_batch_values", "batch_statistics_mode", "batch_mode_accuracy",
-           "batches_per_second", "machine_description",
+           "spread", "normalized_batch_values", "batch_statistics_mode", "torch_threads",
+           "batch_mode_accuracy",           "batches_per_second", "machine_description",
            "experiment_bn_vs_plain", "experiment_sigmoid_input", "experiment_deep",
            "experiment_learning_rates", "experiment_regularizers", "experiment_cost",
            "experiment_batch_size", "clear_cache", "THREADS", "PERCENTILES",
@@ -79,7 +79,7 @@ class RunConfig:
     lr: float = LR
     batch_size: int = BATCH
     steps: int = 1000
-    eval_every: int = 20
+    eval_every: int = 25
     probe_layer: int | None = None
     probe_unit: int = 0
 
@@ -154,6 +154,21 @@ def _activation_modules(model: nn.Sequential) -> list[nn.Module]:
 
 def _bn_modules(model: nn.Module) -> list[nn.BatchNorm1d]:
     return [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
+
+
+@contextmanager
+def torch_threads(n: int = THREADS):
+    """Within the block torch uses ``n`` intra-op threads; the previous setting is restored.
+
+    One thread is fastest for these small networks, and on a shared machine it avoids the
+    thread synchronization that makes tiny operations slow when the cores are busy.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @contextmanager
@@ -302,12 +317,8 @@ def train_runs(data: Digits, config: RunConfig, seeds: Sequence[int]) -> dict:
     key = (_data_key(data), config, seeds)
     if key in _CACHE:
         return _CACHE[key]
-    previous = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    try:
+    with torch_threads():
         runs = [train_run(data, config, s, return_model=True) for s in seeds]
-    finally:
-        torch.set_num_threads(previous)
     result = {
         "config": asdict(config),
         "seeds": seeds,
@@ -346,7 +357,7 @@ def spread(values) -> dict:
 
 
 def experiment_bn_vs_plain(data: Digits, seeds: Sequence[int], steps: int = 1000,
-                           eval_every: int = 20) -> dict:
+                           eval_every: int = 25) -> dict:
     """Experiment 1: the 000 note's MLP (3 x 100, batch 60, lr 0.01, N(0, 0.01^2) init).
 
     Returns ``{activation: {"plain": runs, "bn": runs}}`` for ReLU and sigmoid, runs as from
@@ -364,7 +375,7 @@ def experiment_bn_vs_plain(data: Digits, seeds: Sequence[int], steps: int = 1000
 
 
 def experiment_sigmoid_input(data: Digits, seeds: Sequence[int], steps: int = 1000,
-                             eval_every: int = 20) -> dict:
+                             eval_every: int = 25) -> dict:
     """Experiment 2 (paper Fig. 1 b, c): percentiles of one sigmoid unit's input over training.
 
     The unit is unit 0 of the last hidden layer of the sigmoid MLP of experiment 1. Returns
@@ -390,7 +401,7 @@ def experiment_sigmoid_input(data: Digits, seeds: Sequence[int], steps: int = 10
 
 
 def experiment_deep(data: Digits, seeds: Sequence[int], depth: int = 10, width: int = 100,
-                    activation: str = "sigmoid", steps: int = 600, eval_every: int = 20,
+                    activation: str = "sigmoid", steps: int = 200, eval_every: int = 25,
                     lr: float = 0.1) -> dict:
     """Experiment 3 (the 002 note): ``depth`` x (Linear -> BN -> activation) vs without BN.
 
@@ -405,7 +416,7 @@ def experiment_deep(data: Digits, seeds: Sequence[int], depth: int = 10, width: 
 
 def experiment_learning_rates(data: Digits, seeds: Sequence[int],
                               factors: Sequence[float] = (1, 5, 30), steps: int = 1000,
-                              eval_every: int = 20) -> dict:
+                              eval_every: int = 25) -> dict:
     """Experiment 4: the ReLU MLP of experiment 1 at lr 0.01 x factor, with and without BN.
 
     Returns ``{factor: {"plain": runs, "bn": runs}}``.
@@ -417,8 +428,8 @@ def experiment_learning_rates(data: Digits, seeds: Sequence[int],
 
 
 def experiment_regularizers(data: Digits, seeds: Sequence[int], p: float = 0.5,
-                            lr_factor: float = 5, steps: int = 1000,
-                            eval_every: int = 20) -> dict:
+                            lr_factor: float = 30, steps: int = 1000,
+                            eval_every: int = 25) -> dict:
     """Experiment 5: neither / dropout(p) / BN / both on the ReLU MLP at lr 0.01 x lr_factor.
 
     Returns ``{"neither"|"dropout"|"bn"|"both": runs}``; test error is 1 - test_acc_final.
@@ -475,10 +486,8 @@ def experiment_cost(input_sizes: Sequence[int] = (64, 784), repeats: int = 5,
     (alternating spreads any change in machine load over both); keeps each one's best.
     Returns ``{n_in: {"plain": b/s, "bn": b/s, "ratio": plain / bn}}`` and ``"machine"``.
     """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
     out: dict = {"machine": machine_description()}
-    try:
+    with torch_threads():
         for n_in in input_sizes:
             torch.manual_seed(0)
             models = {name: make_mlp(n_in, 10, batchnorm=bn)
@@ -489,8 +498,6 @@ def experiment_cost(input_sizes: Sequence[int] = (64, 784), repeats: int = 5,
                     best[name] = max(best[name], batches_per_second(model, n_in, BATCH,
                                                                     n_batches, seed=r))
             out[n_in] = {**best, "ratio": best["plain"] / best["bn"]}
-    finally:
-        torch.set_num_threads(previous)
     return out
 
 
@@ -539,8 +546,8 @@ def batch_mode_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batc
 
 
 def experiment_batch_size(data: Digits, seeds: Sequence[int],
-                          sizes: Sequence[int] = (2, 4, 16, 64), steps: int = 600,
-                          eval_every: int = 20, lr_factor: float = 5,
+                          sizes: Sequence[int] = (2, 4, 16, 64), steps: int = 400,
+                          eval_every: int = 25, lr_factor: float = 5,
                           probe_batches: int = 20) -> dict:
     """Experiment 7: the BN ReLU MLP trained with batch sizes ``sizes`` (same number of steps).
 
@@ -553,20 +560,26 @@ def experiment_batch_size(data: Digits, seeds: Sequence[int],
     """
     out = {}
     x_train, _, x_test, y_test = _tensors(data)
-    for m in sizes:
-        cfg = RunConfig(batchnorm=True, batch_size=m, lr=LR * lr_factor, steps=steps,
-                        eval_every=eval_every)
-        runs = train_runs(data, cfg, seeds)
-        model = runs["models"][0]
-        rng = np.random.default_rng(1000 + m)
-        xhat = []
-        for _ in range(probe_batches):
-            idx = torch.from_numpy(rng.choice(len(x_train), size=m, replace=False))
-            xhat += [v.flatten() for v in normalized_batch_values(model, x_train[idx])]
-        xhat = torch.cat(xhat).abs()
-        out[m] = {"runs": runs, "abs_xhat_max": float(xhat.max()),
-                  "frac_unit": float(((xhat - 1).abs() < 0.01).float().mean()),
-                  "batch_mode_test_acc": np.array([batch_mode_accuracy(mod, x_test, y_test, m)
-                                                   for mod in runs["models"]])}
+    with torch_threads():
+        for m in sizes:
+            out[m] = _batch_size_run(data, seeds, m, steps, eval_every, lr_factor, probe_batches,
+                                     x_train, x_test, y_test)
     return out
 
+
+def _batch_size_run(data: Digits, seeds, m: int, steps: int, eval_every: int,
+                    lr_factor: float, probe_batches: int, x_train, x_test, y_test) -> dict:
+    cfg = RunConfig(batchnorm=True, batch_size=m, lr=LR * lr_factor, steps=steps,
+                    eval_every=eval_every)
+    runs = train_runs(data, cfg, seeds)
+    model = runs["models"][0]
+    rng = np.random.default_rng(1000 + m)
+    xhat = []
+    for _ in range(probe_batches):
+        idx = torch.from_numpy(rng.choice(len(x_train), size=m, replace=False))
+        xhat += [v.flatten() for v in normalized_batch_values(model, x_train[idx])]
+    xhat = torch.cat(xhat).abs()
+    return {"runs": runs, "abs_xhat_max": float(xhat.max()),
+            "frac_unit": float(((xhat - 1).abs() < 0.01).float().mean()),
+            "batch_mode_test_acc": np.array([batch_mode_accuracy(mod, x_test, y_test, m)
+                                             for mod in runs["models"]])}
