@@ -42,6 +42,7 @@ from torch import nn
 from solutions.digits import Digits
 
 __all__ = ["RunConfig", "make_mlp", "train_run", "train_runs", "steps_to_reach",
+           "stack_models", "unstack_into", "StackedLinear", "StackedBatchNorm1d",
            "spread", "normalized_batch_values", "batch_statistics_mode", "torch_threads",
            "batch_mode_accuracy",           "batches_per_second", "machine_description",
            "experiment_bn_vs_plain", "experiment_sigmoid_input", "experiment_deep",
@@ -207,7 +208,8 @@ def _probe_percentiles(model: nn.Sequential, x: torch.Tensor, layer: int, unit: 
             model(x)
     finally:
         handle.remove()
-    return np.percentile(captured["z"][:, unit].numpy(), PERCENTILES)
+    # (N, h) for one model; (S, N, h) for a stacked one -> (3,) or (S, 3)
+    return np.percentile(captured["z"][..., unit].numpy(), PERCENTILES, axis=-1).T
 
 
 def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -291,6 +293,164 @@ def train_run(data: Digits, config: RunConfig, seed: int, return_model: bool = F
     return out
 
 
+class StackedLinear(nn.Module):
+    """S independent Linear layers at once: (S, N, in) -> (S, N, out) by a batched matmul.
+
+    Built from S ``nn.Linear`` layers of the same shape; ``weight`` is (S, in, out) and
+    ``bias`` (S, 1, out) or None.
+    """
+
+    def __init__(self, layers: Sequence[nn.Linear]):
+        super().__init__()
+        self.weight = nn.Parameter(torch.stack([m.weight.detach().t() for m in layers]).clone())
+        if layers[0].bias is None:
+            self.bias = None
+        else:
+            self.bias = nn.Parameter(torch.stack([m.bias.detach()[None] for m in layers]).clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.bias is None:
+            return torch.bmm(x, self.weight)
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class StackedBatchNorm1d(nn.Module):
+    """S independent ``BatchNorm1d(h)`` as one ``BatchNorm1d(S*h)`` on (S, N, h) inputs.
+
+    Column s*h + j of the inner layer is feature j of member s, so every member keeps its own
+    batch statistics, running statistics, gamma and beta.
+    """
+
+    def __init__(self, layers: Sequence[nn.BatchNorm1d]):
+        super().__init__()
+        first = layers[0]
+        self.members, self.features = len(layers), first.num_features
+        self.bn = nn.BatchNorm1d(self.members * self.features, eps=first.eps,
+                                 momentum=first.momentum)
+        with torch.no_grad():
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                getattr(self.bn, name).copy_(torch.cat([getattr(m, name) for m in layers]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s, n, h = x.shape
+        y = self.bn(x.transpose(0, 1).reshape(n, s * h))
+        return y.view(n, s, h).transpose(0, 1)
+
+
+def stack_models(models: Sequence[nn.Sequential]) -> nn.Sequential:
+    """One network that runs S MLPs of identical structure (from :func:`make_mlp`) side by side.
+
+    Input (S, N, D), output (S, N, classes); member s computes exactly what ``models[s]`` does
+    (activations and dropout are elementwise, so the same modules serve all members).
+    """
+    layers = []
+    for group in zip(*models, strict=True):
+        first = group[0]
+        if isinstance(first, nn.Linear):
+            layers.append(StackedLinear(group))
+        elif isinstance(first, nn.BatchNorm1d):
+            layers.append(StackedBatchNorm1d(group))
+        else:
+            layers.append(type(first)(first.p) if isinstance(first, nn.Dropout) else type(first)())
+    return nn.Sequential(*layers)
+
+
+def unstack_into(stacked: nn.Sequential, models: Sequence[nn.Sequential]) -> None:
+    """Copy the stacked network's parameters and BN statistics back into the S single models."""
+    with torch.no_grad():
+        for big, group in zip(stacked, zip(*models, strict=True), strict=True):
+            for s, small in enumerate(group):
+                if isinstance(big, StackedLinear):
+                    small.weight.copy_(big.weight[s].t())
+                    if big.bias is not None:
+                        small.bias.copy_(big.bias[s, 0])
+                elif isinstance(big, StackedBatchNorm1d):
+                    cols = slice(s * big.features, (s + 1) * big.features)
+                    for name in ("weight", "bias", "running_mean", "running_var"):
+                        getattr(small, name).copy_(getattr(big.bn, name)[cols])
+                    small.num_batches_tracked.copy_(big.bn.num_batches_tracked)
+
+
+def _stacked_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        acc = (model(x).argmax(-1) == y).float().mean(-1).numpy()
+    model.train(was_training)
+    return acc
+
+
+def _train_stacked(data: Digits, config: RunConfig, seeds: tuple[int, ...]) -> dict:
+    """Train one model per seed, all at once (see :func:`train_runs`)."""
+    x_train, y_train, x_test, y_test = _tensors(data)
+    n, bsz, n_seeds = len(x_train), config.batch_size, len(seeds)
+    if n < bsz:
+        raise ValueError(f"batch size {bsz} exceeds the {n} training examples")
+    singles, rngs = [], []
+    for seed in seeds:  # the same initialization and batch order as train_run(seed)
+        torch.manual_seed(seed)
+        singles.append(make_mlp(data.n_features, data.n_classes, config.hidden,
+                                config.activation, config.batchnorm, config.dropout,
+                                config.init_std))
+        rngs.append(np.random.default_rng(seed))
+    torch.manual_seed(seeds[0])  # dropout masks
+    model = stack_models(singles)
+    opt = torch.optim.SGD(model.parameters(), lr=config.lr)
+    x_test_s = x_test.expand(n_seeds, *x_test.shape)
+    eval_steps = list(range(0, config.steps + 1, config.eval_every))
+    if eval_steps[-1] != config.steps:
+        eval_steps.append(config.steps)
+    test_acc, train_loss, probe = [], [], []
+    per_epoch = n // bsz
+    orders = [rng.permutation(n) for rng in rngs]
+    running_loss, running_count = torch.zeros(n_seeds), 0
+    start = time.perf_counter()
+
+    def evaluate():
+        test_acc.append(_stacked_accuracy(model, x_test_s, y_test))
+        train_loss.append(running_loss.numpy() / running_count if running_count
+                          else np.full(n_seeds, np.nan))
+        if config.probe_layer is not None:
+            probe.append(_probe_percentiles(model, x_test_s, config.probe_layer,
+                                            config.probe_unit))
+
+    model.train()
+    evaluate()
+    for step in range(1, config.steps + 1):
+        k = (step - 1) % per_epoch
+        if k == 0 and step > 1:
+            orders = [rng.permutation(n) for rng in rngs]
+        idx = torch.from_numpy(np.stack([o[k * bsz:(k + 1) * bsz] for o in orders]))
+        opt.zero_grad(set_to_none=True)
+        logits = model(x_train[idx])
+        losses = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                             y_train[idx].reshape(-1), reduction="none")
+        member_losses = losses.view(n_seeds, bsz).mean(1)
+        member_losses.sum().backward()  # member s's gradient is that of its own mean loss
+        opt.step()
+        running_loss += member_losses.detach()
+        running_count += 1
+        if step == eval_steps[len(test_acc)]:
+            evaluate()
+            running_loss, running_count = torch.zeros(n_seeds), 0
+    seconds = time.perf_counter() - start
+    unstack_into(model, singles)
+    for m in singles:
+        m.train()
+    test_acc = np.stack(test_acc, axis=1)
+    return {
+        "steps": np.array(eval_steps),
+        "test_acc": test_acc,
+        "train_loss": np.stack(train_loss, axis=1),
+        "test_acc_final": test_acc[:, -1],
+        "train_acc": _stacked_accuracy(model, x_train.expand(n_seeds, *x_train.shape),
+                                       y_train),
+        "probe": np.stack(probe, axis=1) if probe else None,
+        "seconds": seconds,
+        "models": singles,
+    }
+
+
 _CACHE: dict = {}
 
 
@@ -307,9 +467,16 @@ def _data_key(data: Digits):
 def train_runs(data: Digits, config: RunConfig, seeds: Sequence[int]) -> dict:
     """Train one model per seed (memoized per data, config, seeds); stack the curves.
 
+    The seeds' models train side by side as one stacked network (:func:`stack_models`), which
+    costs far less than training them one after another; each member starts from the same
+    weights and sees the same batches as :func:`train_run` with its seed, so without dropout
+    the results agree with :func:`train_run` up to floating-point rounding (dropout masks are
+    drawn differently).
+
     Keys: ``config`` (the RunConfig as a dict), ``seeds``, ``steps`` (E,), ``test_acc`` (S, E),
     ``train_loss`` (S, E), ``test_acc_final`` (S,), ``train_acc`` (S,), ``probe`` (S, E, 3) or
-    None, ``seconds`` (total), ``models`` (the trained models, one per seed).
+    None, ``seconds`` (wall time of the training), ``models`` (the trained models, one
+    ``nn.Sequential`` per seed, in training mode).
     """
     seeds = tuple(int(s) for s in seeds)
     if not seeds:
@@ -318,19 +485,8 @@ def train_runs(data: Digits, config: RunConfig, seeds: Sequence[int]) -> dict:
     if key in _CACHE:
         return _CACHE[key]
     with torch_threads():
-        runs = [train_run(data, config, s, return_model=True) for s in seeds]
-    result = {
-        "config": asdict(config),
-        "seeds": seeds,
-        "steps": runs[0]["steps"],
-        "test_acc": np.stack([r["test_acc"] for r in runs]),
-        "train_loss": np.stack([r["train_loss"] for r in runs]),
-        "test_acc_final": np.array([r["test_acc_final"] for r in runs]),
-        "train_acc": np.array([r["train_acc"] for r in runs]),
-        "probe": np.stack([r["probe"] for r in runs]) if runs[0]["probe"] is not None else None,
-        "seconds": float(sum(r["seconds"] for r in runs)),
-        "models": [r["model"] for r in runs],
-    }
+        result = {"config": asdict(config), "seeds": seeds,
+                  **_train_stacked(data, config, seeds)}
     _CACHE[key] = result
     return result
 

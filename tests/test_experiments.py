@@ -228,9 +228,65 @@ def test_train_runs_stacks_and_memoizes(tiny):
     assert len(a["models"]) == 2 and a["probe"] is None
     assert ex.train_runs(tiny, cfg, [0, 1]) is a
     single = ex.train_run(tiny, cfg, 1)
-    np.testing.assert_array_equal(a["test_acc"][1], single["test_acc"])
+    np.testing.assert_allclose(a["test_acc"][1], single["test_acc"])
     with pytest.raises(ValueError, match="at least one seed"):
         ex.train_runs(tiny, cfg, ())
+
+
+@pytest.mark.parametrize("config", [
+    RunConfig(batchnorm=True, activation="sigmoid", batch_size=20, steps=15, eval_every=5,
+              probe_layer=1, hidden=(16, 16)),
+    RunConfig(batchnorm=False, batch_size=7, lr=0.3, steps=15, eval_every=5, hidden=(16, 16)),
+])
+def test_stacked_training_matches_single_runs(tiny, config):
+    """Side-by-side training gives each seed the curves and weights train_run gives it."""
+    ex.clear_cache()
+    stacked = ex.train_runs(tiny, config, (0, 5))
+    for i, seed in enumerate((0, 5)):
+        single = ex.train_run(tiny, config, seed, return_model=True)
+        np.testing.assert_allclose(stacked["test_acc"][i], single["test_acc"])
+        np.testing.assert_allclose(stacked["train_loss"][i], single["train_loss"], rtol=1e-5)
+        if config.probe_layer is not None:
+            np.testing.assert_allclose(stacked["probe"][i], single["probe"], atol=1e-5)
+        for a, b in zip(stacked["models"][i].state_dict().values(),
+                        single["model"].state_dict().values(), strict=True):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_stack_models_computes_each_member(tiny):
+    """A stacked network's member s computes what model s computes, in both BN modes."""
+    models = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        models.append(ex.make_mlp(64, 10, (12, 12), batchnorm=True, dropout=0.3))
+    stacked = ex.stack_models(models)
+    x = torch.from_numpy(tiny.x_train[:3 * 9]).view(3, 9, 64)
+    with torch.no_grad():
+        out = stacked.eval()(x)  # evaluation mode: running statistics, dropout off
+        for s, m in enumerate(models):
+            torch.testing.assert_close(out[s], m.eval()(x[s]))
+        with ex.batch_statistics_mode(stacked):
+            out = stacked(x)
+        for s, m in enumerate(models):
+            with ex.batch_statistics_mode(m):
+                torch.testing.assert_close(out[s], m(x[s]))
+
+
+def test_unstack_into_copies_parameters_and_running_stats():
+    """unstack_into writes each member's weights and BN statistics back into its model."""
+    models = []
+    for seed in range(2):
+        torch.manual_seed(seed)
+        models.append(ex.make_mlp(5, 3, (4,), batchnorm=True))
+    stacked = ex.stack_models(models)
+    with torch.no_grad():
+        for p in stacked.parameters():
+            p.add_(1.0)
+        stacked[1].bn.running_mean.fill_(2.0)
+    ex.unstack_into(stacked, models)
+    torch.testing.assert_close(models[1][0].weight, stacked[0].weight[1].t())
+    torch.testing.assert_close(models[0][1].running_mean, torch.full((4,), 2.0))
+    torch.testing.assert_close(models[1][1].weight, stacked[1].bn.weight[4:])
 
 
 def test_train_runs_restores_thread_count(tiny):
