@@ -371,13 +371,20 @@ def unstack_into(stacked: nn.Sequential, models: Sequence[nn.Sequential]) -> Non
                     small.num_batches_tracked.copy_(big.bn.num_batches_tracked)
 
 
-def _stacked_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+def _stacked_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                      chunk: int = 4096) -> np.ndarray:
+    """Per-member accuracy (S,) in evaluation mode; ``x`` (N, D) is fed to every member."""
     was_training = model.training
     model.eval()
+    members = model[0].weight.shape[0]
+    correct = torch.zeros(members)
     with torch.no_grad():
-        acc = (model(x).argmax(-1) == y).float().mean(-1).numpy()
+        for start in range(0, len(x), chunk):
+            xs = x[start:start + chunk]
+            pred = model(xs.expand(members, *xs.shape)).argmax(-1)
+            correct += (pred == y[start:start + chunk]).sum(-1)
     model.train(was_training)
-    return acc
+    return (correct / len(x)).numpy()
 
 
 def _train_stacked(data: Digits, config: RunConfig, seeds: tuple[int, ...]) -> dict:
@@ -407,7 +414,7 @@ def _train_stacked(data: Digits, config: RunConfig, seeds: tuple[int, ...]) -> d
     start = time.perf_counter()
 
     def evaluate():
-        test_acc.append(_stacked_accuracy(model, x_test_s, y_test))
+        test_acc.append(_stacked_accuracy(model, x_test, y_test))
         train_loss.append(running_loss.numpy() / running_count if running_count
                           else np.full(n_seeds, np.nan))
         if config.probe_layer is not None:
@@ -443,8 +450,7 @@ def _train_stacked(data: Digits, config: RunConfig, seeds: tuple[int, ...]) -> d
         "test_acc": test_acc,
         "train_loss": np.stack(train_loss, axis=1),
         "test_acc_final": test_acc[:, -1],
-        "train_acc": _stacked_accuracy(model, x_train.expand(n_seeds, *x_train.shape),
-                                       y_train),
+        "train_acc": _stacked_accuracy(model, x_train, y_train),
         "probe": np.stack(probe, axis=1) if probe else None,
         "seconds": seconds,
         "models": singles,

@@ -333,6 +333,20 @@ def test_experiment_cost_reports_rates_and_machine():
     assert "torch" in out["machine"] and "thread" in out["machine"]
 
 
+def test_mnist_shaped_data_runs():
+    """The training code runs unchanged on 28x28 inputs (the MNIST layout), in chunks."""
+    rng = np.random.default_rng(0)
+    d = Digits(rng.random((90, 784), dtype=np.float32), rng.integers(0, 10, 90),
+               rng.random((30, 784), dtype=np.float32), rng.integers(0, 10, 30), (28, 28),
+               "random 28x28")
+    r = ex.train_runs(d, RunConfig(batchnorm=True, batch_size=30, steps=3, eval_every=3), (0, 1))
+    assert r["test_acc"].shape == (2, 2) and r["models"][0][0].weight.shape == (100, 784)
+    stacked = ex.stack_models(r["models"])
+    np.testing.assert_allclose(ex._stacked_accuracy(stacked, torch.from_numpy(d.x_test),
+                                                    torch.from_numpy(d.y_test), chunk=7),
+                               r["test_acc_final"])
+
+
 def test_module_exports_exist():
     """Every name in __all__ is defined."""
     for name in ex.__all__:
