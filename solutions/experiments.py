@@ -23,8 +23,8 @@ and a NumPy generator are seeded from the run's seed, so a run is a deterministi
 (data, config, seed) on a given machine. Test accuracy is measured in evaluation mode (BN's
 running statistics, dropout off) every ``eval_every`` steps, including step 0.
 
-Threads: :func:`train_runs` runs with ``torch.set_num_threads(THREADS)`` (1), restoring the
-previous setting afterwards.
+Threads: training and the experiments run with ``torch.set_num_threads(THREADS)`` (1),
+restoring the previous setting afterwards (:func:`torch_threads`).
 """
 
 from __future__ import annotations
@@ -235,8 +235,14 @@ def train_run(data: Digits, config: RunConfig, seed: int, return_model: bool = F
     ``train_acc`` and ``test_acc_final`` (floats, evaluation mode, at the last step);
     ``train_loss`` (E,) mean minibatch loss since the previous evaluation (NaN at step 0);
     ``probe`` (E, 3) percentiles (:data:`PERCENTILES`) of the probed unit's input or None;
-    ``seconds`` wall time of the run; ``model`` when ``return_model``.
+    ``seconds`` wall time of the run; ``model`` when ``return_model``. Runs with
+    :data:`THREADS` torch threads (:func:`torch_threads`).
     """
+    with torch_threads():
+        return _train_single(data, config, seed, return_model)
+
+
+def _train_single(data: Digits, config: RunConfig, seed: int, return_model: bool) -> dict:
     x_train, y_train, x_test, y_test = _tensors(data)
     n = len(x_train)
     if n < config.batch_size:
