@@ -23,12 +23,19 @@ and a NumPy generator are seeded from the run's seed, so a run is a deterministi
 (data, config, seed) on a given machine. Test accuracy is measured in evaluation mode (BN's
 running statistics, dropout off) every ``eval_every`` steps, including step 0.
 
+Several seeds (:func:`train_runs`): the seeds' models train side by side as one stacked network
+(:func:`stack_models`: batched matmuls, one ``BatchNorm1d`` over all members' features), which
+on a CPU costs far less than training them one after another, because for networks this small
+the per-operation overhead dominates. Each member starts from the weights and sees the batches
+that :func:`train_run` with its seed would use; only dropout masks are drawn differently.
+
 Threads: training and the experiments run with ``torch.set_num_threads(THREADS)`` (1),
 restoring the previous setting afterwards (:func:`torch_threads`).
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections.abc import Sequence
@@ -641,7 +648,6 @@ def machine_description() -> str:
                     break
     except OSError:
         pass
-    import os
     return (f"{cpu}, {os.cpu_count()} logical cores, torch {torch.__version__} on the CPU, "
             f"{THREADS} thread")
 

@@ -253,6 +253,19 @@ def test_stacked_training_matches_single_runs(tiny, config):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
+def test_stacked_training_with_dropout_is_deterministic(tiny):
+    """Side-by-side training with dropout gives the same curves when repeated."""
+    cfg = RunConfig(dropout=0.5, batch_size=20, steps=10, eval_every=5, hidden=(16,))
+    ex.clear_cache()
+    a = ex.train_runs(tiny, cfg, (1, 2))
+    ex.clear_cache()
+    b = ex.train_runs(tiny, cfg, (1, 2))
+    assert a is not b
+    np.testing.assert_array_equal(a["train_loss"], b["train_loss"])
+    for ma, mb in zip(a["models"], b["models"], strict=True):
+        assert torch.equal(ma[0].weight, mb[0].weight)
+
+
 def test_stack_models_computes_each_member(tiny):
     """A stacked network's member s computes what model s computes, in both BN modes."""
     models = []
