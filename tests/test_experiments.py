@@ -1,0 +1,366 @@
+"""Tests for solutions/experiments.py: models, the seeded training loop, probes, experiments."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from solutions import experiments as ex
+from solutions.digits import Digits, load_sklearn_digits
+from solutions.experiments import RunConfig
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_sklearn_digits()
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A 120/60 slice of the digits, enough for a few steps."""
+    d = load_sklearn_digits()
+    return Digits(d.x_train[:120], d.y_train[:120], d.x_test[:60], d.y_test[:60], (8, 8),
+                  "tiny digits")
+
+
+def test_mlp_layer_order_with_bn_and_dropout():
+    """Each hidden layer is Linear (no bias) -> BatchNorm1d -> activation -> Dropout(p)."""
+    torch.manual_seed(0)
+    model = ex.make_mlp(64, 10, (100, 50), "sigmoid", batchnorm=True, dropout=0.3)
+    kinds = [type(m) for m in model]
+    assert kinds == [nn.Linear, nn.BatchNorm1d, nn.Sigmoid, nn.Dropout] * 2 + [nn.Linear]
+    assert model[0].bias is None and model[-1].bias is not None
+    assert model[3].p == 0.3
+    bn = model[1]
+    assert bn.eps == 1e-5 and bn.momentum == 0.1
+    assert model(torch.zeros(7, 64)).shape == (7, 10)
+
+
+def test_mlp_without_bn_has_biases_and_no_bn():
+    """Without BN the hidden Linear layers keep their bias and no BN layer appears."""
+    model = ex.make_mlp(8, 3, (5,), "relu")
+    assert [type(m) for m in model] == [nn.Linear, nn.ReLU, nn.Linear]
+    assert model[0].bias is not None
+
+
+def test_small_variance_init():
+    """init_std draws weights from N(0, init_std^2) and zeroes the biases."""
+    torch.manual_seed(0)
+    model = ex.make_mlp(200, 10, (200,), init_std=0.05)
+    w = model[0].weight.detach()
+    assert abs(w.std().item() - 0.05) < 0.002 and abs(w.mean().item()) < 0.002
+    assert torch.count_nonzero(model[0].bias) == 0
+
+
+def test_default_init_kept_when_init_std_none():
+    """init_std=None keeps PyTorch's default uniform initialization."""
+    torch.manual_seed(0)
+    model = ex.make_mlp(100, 10, (100,), init_std=None)
+    bound = 1 / math.sqrt(100)
+    assert model[0].weight.abs().max().item() <= bound
+
+
+def test_unknown_activation_refused():
+    """An activation other than relu/sigmoid is refused by name."""
+    with pytest.raises(ValueError, match="tanh"):
+        ex.make_mlp(4, 2, (3,), "tanh")
+    with pytest.raises(ValueError, match="tanh"):
+        RunConfig(activation="tanh")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"dropout": 1.0}, "probability of dropping"),
+    ({"batchnorm": True, "batch_size": 1}, "at least 2"),
+    ({"lr": 0.0}, "lr > 0"),
+    ({"hidden": ()}, "at least one"),
+    ({"init_std": -1.0}, "init_std"),
+    ({"probe_layer": 3}, "does not exist"),
+])
+def test_run_config_validation(kwargs, match):
+    """Impossible settings are refused with a message naming the problem."""
+    with pytest.raises(ValueError, match=match):
+        RunConfig(**kwargs)
+
+
+def test_run_config_label():
+    """The label names activation, BN/dropout and learning rate."""
+    assert RunConfig(batchnorm=True, dropout=0.5, lr=0.05).label() == "relu BN+dropout0.5 lr0.05"
+    assert RunConfig().label() == "relu plain lr0.01"
+
+
+def test_train_run_is_deterministic(tiny):
+    """The same seed gives identical curves and weights; another seed gives different ones."""
+    cfg = RunConfig(batchnorm=True, dropout=0.2, batch_size=20, steps=12, eval_every=4)
+    a = ex.train_run(tiny, cfg, seed=3, return_model=True)
+    b = ex.train_run(tiny, cfg, seed=3, return_model=True)
+    c = ex.train_run(tiny, cfg, seed=4, return_model=True)
+    np.testing.assert_array_equal(a["test_acc"], b["test_acc"])
+    for pa, pb in zip(a["model"].parameters(), b["model"].parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    assert not torch.equal(a["model"][0].weight, c["model"][0].weight)
+
+
+def test_train_run_shapes_and_schedule(tiny):
+    """Evaluations happen at 0, every eval_every steps, and at the last step."""
+    cfg = RunConfig(steps=10, eval_every=4, batch_size=30, probe_layer=1)
+    r = ex.train_run(tiny, cfg, seed=0)
+    np.testing.assert_array_equal(r["steps"], [0, 4, 8, 10])
+    assert r["test_acc"].shape == (4,) and np.isnan(r["train_loss"][0])
+    assert np.isfinite(r["train_loss"][1:]).all()
+    assert r["probe"].shape == (4, 3)
+    assert (np.diff(r["probe"], axis=1) >= 0).all()  # 15th <= 50th <= 85th
+    assert r["test_acc_final"] == r["test_acc"][-1]
+
+
+def test_batch_larger_than_training_set_refused(tiny):
+    """A batch larger than the training set is refused."""
+    with pytest.raises(ValueError, match="exceeds"):
+        ex.train_run(tiny, RunConfig(batch_size=500, steps=1), seed=0)
+
+
+def test_bn_network_learns_digits(data):
+    """The BN ReLU network passes 85 % test accuracy within 150 steps of batch 60, lr 0.05."""
+    r = ex.train_run(data, RunConfig(batchnorm=True, lr=0.05, steps=150, eval_every=150), 0)
+    assert r["test_acc_final"] > 0.85
+
+
+def test_eval_mode_uses_running_statistics(tiny):
+    """In evaluation mode BN applies its running mean/variance: outputs match a manual pass."""
+    r = ex.train_run(tiny, RunConfig(batchnorm=True, batch_size=20, steps=8, eval_every=8), 0,
+                     return_model=True)
+    model = r["model"].eval()
+    bn = model[1]
+    assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
+    x = torch.from_numpy(tiny.x_test[:5])
+    with torch.no_grad():
+        z = model[0](x)
+        manual = (z - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps)
+        manual = manual * bn.weight + bn.bias
+        torch.testing.assert_close(model[1](z), manual)
+        # each example's output is independent of its batch mates
+        torch.testing.assert_close(model(x)[:1], model(x[:1]))
+
+
+def test_batch_statistics_mode_leaves_running_stats_and_modes(tiny):
+    """batch_statistics_mode normalizes by the batch, keeps running stats and restores modes."""
+    torch.manual_seed(0)
+    model = ex.make_mlp(64, 10, (16,), batchnorm=True, dropout=0.5)
+    model.train()
+    before = model[1].running_mean.clone()
+    x = torch.from_numpy(tiny.x_train[:10])
+    with ex.batch_statistics_mode(model), torch.no_grad():
+        assert model[1].training and not model[3].training
+        z = model[1](model[0](x))
+        torch.testing.assert_close(z.mean(0), torch.zeros(16), atol=1e-5, rtol=0)
+    torch.testing.assert_close(model[1].running_mean, before)
+    assert model.training and model[3].training and model[1].momentum == 0.1
+
+
+def test_batch_of_two_normalizes_to_plus_minus_one():
+    """With two examples x_hat = +-d / sqrt(d^2 + 4 eps), d the difference: +-1 unless d ~ 0."""
+    torch.manual_seed(0)
+    model = ex.make_mlp(10, 3, (20, 20), batchnorm=True, init_std=None)
+    x = torch.randn(2, 10) * 3
+    xhat = ex.normalized_batch_values(model, x)
+    assert len(xhat) == 2
+    with torch.no_grad():
+        d = model[0](x)[0] - model[0](x)[1]
+    torch.testing.assert_close(xhat[0][0], d / torch.sqrt(d**2 + 4e-5))
+    for v in xhat:
+        torch.testing.assert_close(v[0], -v[1])
+        assert (v.abs() > 0.9).float().mean() > 0.9
+
+
+@pytest.mark.parametrize("m", [3, 5, 9])
+def test_normalized_values_bounded_by_sqrt_m_minus_one(m):
+    """In a batch of m, |x_hat| <= sqrt(m - 1), reached when one example stands apart."""
+    torch.manual_seed(m)
+    model = ex.make_mlp(6, 2, (8,), batchnorm=True, init_std=None)
+    for v in ex.normalized_batch_values(model, torch.randn(m, 6) * 3):
+        assert v.abs().max().item() <= math.sqrt(m - 1) + 1e-5
+    x = torch.zeros(m, 6)
+    x[0] = 100.0
+    (v,) = ex.normalized_batch_values(model, x)
+    torch.testing.assert_close(v[0].abs(), torch.full_like(v[0], math.sqrt(m - 1)),
+                               atol=1e-3, rtol=0)
+
+
+def test_batch_mode_accuracy_matches_full_batch_pass(tiny):
+    """With one batch holding every example, batch-mode accuracy is the training-mode accuracy."""
+    torch.manual_seed(0)
+    model = ex.make_mlp(64, 10, (32,), batchnorm=True)
+    x, y = torch.from_numpy(tiny.x_test), torch.from_numpy(tiny.y_test)
+    with torch.no_grad():
+        expected = (model.train()(x).argmax(1) == y).float().mean().item()
+    model.eval()
+    assert ex.batch_mode_accuracy(model, x, y, len(x)) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="exceeds"):
+        ex.batch_mode_accuracy(model, x, y, len(x) + 1)
+
+
+def test_steps_to_reach():
+    """steps_to_reach gives the first step at or above the threshold, NaN when never."""
+    steps = np.array([0, 10, 20, 30])
+    acc = np.array([[0.1, 0.5, 0.9, 0.95], [0.1, 0.2, 0.3, 0.4]])
+    out = ex.steps_to_reach(steps, acc, 0.9)
+    assert out[0] == 20 and np.isnan(out[1])
+    assert ex.steps_to_reach(steps, acc[0], 0.5) == 10
+
+
+def test_spread():
+    """spread gives mean, min and max over axis 0."""
+    s = ex.spread([[1.0, 4.0], [3.0, 2.0]])
+    np.testing.assert_array_equal(s["mean"], [2.0, 3.0])
+    np.testing.assert_array_equal(s["min"], [1.0, 2.0])
+    np.testing.assert_array_equal(s["max"], [3.0, 4.0])
+
+
+def test_train_runs_stacks_and_memoizes(tiny):
+    """train_runs stacks per-seed curves to (S, E) and returns the cached result on repeat."""
+    ex.clear_cache()
+    cfg = RunConfig(steps=6, eval_every=3, batch_size=30)
+    a = ex.train_runs(tiny, cfg, (0, 1))
+    assert a["test_acc"].shape == (2, 3) and a["test_acc_final"].shape == (2,)
+    assert len(a["models"]) == 2 and a["probe"] is None
+    assert ex.train_runs(tiny, cfg, [0, 1]) is a
+    single = ex.train_run(tiny, cfg, 1)
+    np.testing.assert_allclose(a["test_acc"][1], single["test_acc"])
+    with pytest.raises(ValueError, match="at least one seed"):
+        ex.train_runs(tiny, cfg, ())
+
+
+@pytest.mark.parametrize("config", [
+    RunConfig(batchnorm=True, activation="sigmoid", batch_size=20, steps=15, eval_every=5,
+              probe_layer=1, hidden=(16, 16)),
+    RunConfig(batchnorm=False, batch_size=7, lr=0.3, steps=15, eval_every=5, hidden=(16, 16)),
+])
+def test_stacked_training_matches_single_runs(tiny, config):
+    """Side-by-side training gives each seed the curves and weights train_run gives it."""
+    ex.clear_cache()
+    stacked = ex.train_runs(tiny, config, (0, 5))
+    for i, seed in enumerate((0, 5)):
+        single = ex.train_run(tiny, config, seed, return_model=True)
+        np.testing.assert_allclose(stacked["test_acc"][i], single["test_acc"])
+        np.testing.assert_allclose(stacked["train_loss"][i], single["train_loss"], rtol=1e-5)
+        if config.probe_layer is not None:
+            np.testing.assert_allclose(stacked["probe"][i], single["probe"], atol=1e-5)
+        for a, b in zip(stacked["models"][i].state_dict().values(),
+                        single["model"].state_dict().values(), strict=True):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_stacked_training_with_dropout_is_deterministic(tiny):
+    """Side-by-side training with dropout gives the same curves when repeated."""
+    cfg = RunConfig(dropout=0.5, batch_size=20, steps=10, eval_every=5, hidden=(16,))
+    ex.clear_cache()
+    a = ex.train_runs(tiny, cfg, (1, 2))
+    ex.clear_cache()
+    b = ex.train_runs(tiny, cfg, (1, 2))
+    assert a is not b
+    np.testing.assert_array_equal(a["train_loss"], b["train_loss"])
+    for ma, mb in zip(a["models"], b["models"], strict=True):
+        assert torch.equal(ma[0].weight, mb[0].weight)
+
+
+def test_stack_models_computes_each_member(tiny):
+    """A stacked network's member s computes what model s computes, in both BN modes."""
+    models = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        models.append(ex.make_mlp(64, 10, (12, 12), batchnorm=True, dropout=0.3))
+    stacked = ex.stack_models(models)
+    x = torch.from_numpy(tiny.x_train[:3 * 9]).view(3, 9, 64)
+    with torch.no_grad():
+        out = stacked.eval()(x)  # evaluation mode: running statistics, dropout off
+        for s, m in enumerate(models):
+            torch.testing.assert_close(out[s], m.eval()(x[s]))
+        with ex.batch_statistics_mode(stacked):
+            out = stacked(x)
+        for s, m in enumerate(models):
+            with ex.batch_statistics_mode(m):
+                torch.testing.assert_close(out[s], m(x[s]))
+
+
+def test_unstack_into_copies_parameters_and_running_stats():
+    """unstack_into writes each member's weights and BN statistics back into its model."""
+    models = []
+    for seed in range(2):
+        torch.manual_seed(seed)
+        models.append(ex.make_mlp(5, 3, (4,), batchnorm=True))
+    stacked = ex.stack_models(models)
+    with torch.no_grad():
+        for p in stacked.parameters():
+            p.add_(1.0)
+        stacked[1].bn.running_mean.fill_(2.0)
+    ex.unstack_into(stacked, models)
+    torch.testing.assert_close(models[1][0].weight, stacked[0].weight[1].t())
+    torch.testing.assert_close(models[0][1].running_mean, torch.full((4,), 2.0))
+    torch.testing.assert_close(models[1][1].weight, stacked[1].bn.weight[4:])
+
+
+def test_train_runs_restores_thread_count(tiny):
+    """train_runs trains with THREADS threads and restores the previous setting."""
+    previous = torch.get_num_threads()
+    ex.train_runs(tiny, RunConfig(steps=2, eval_every=2, batch_size=30), (7,))
+    assert torch.get_num_threads() == previous
+
+
+def test_experiment_structures(tiny):
+    """Each experiment returns the documented plain-data structure (tiny runs)."""
+    seeds = (0, 1)
+    kw = {"steps": 4, "eval_every": 2}
+    e1 = ex.experiment_bn_vs_plain(tiny, seeds, **kw)
+    assert set(e1) == {"relu", "sigmoid"} and set(e1["relu"]) == {"plain", "bn"}
+    assert e1["sigmoid"]["bn"]["probe"].shape == (2, 3, 3)
+    e2 = ex.experiment_sigmoid_input(tiny, seeds, **kw)
+    assert e2["bn"].shape == (2, 3, 3) and e2["drift"]["plain"].shape == (2,)
+    np.testing.assert_allclose(e2["drift"]["bn"], e2["median_range"]["bn"] / e2["width"]["bn"])
+    e3 = ex.experiment_deep(tiny, seeds, depth=3, width=8, **kw)
+    assert e3["bn"]["config"]["hidden"] == (8, 8, 8) and e3["bn"]["config"]["init_std"] is None
+    e4 = ex.experiment_learning_rates(tiny, seeds, factors=(1, 5), **kw)
+    assert e4[5]["bn"]["config"]["lr"] == pytest.approx(0.05)
+    e5 = ex.experiment_regularizers(tiny, seeds, p=0.5, **kw)
+    assert set(e5) == {"neither", "dropout", "bn", "both"}
+    assert e5["both"]["config"]["dropout"] == 0.5 and e5["both"]["config"]["batchnorm"]
+
+
+def test_experiment_batch_size_degeneracy(tiny):
+    """With batches of two most normalized values are +-1; |x_hat| <= sqrt(m - 1)."""
+    out = ex.experiment_batch_size(tiny, (0,), sizes=(2, 8), steps=4, eval_every=2,
+                                   probe_batches=3)
+    assert out[2]["frac_unit"] > 0.7 and out[8]["frac_unit"] < 0.2
+    for m in (2, 8):
+        assert out[m]["abs_xhat_max"] <= math.sqrt(m - 1) + 1e-4
+        assert out[m]["batch_mode_test_acc"].shape == (1,)
+
+
+def test_experiment_cost_reports_rates_and_machine():
+    """experiment_cost returns positive batch rates, their ratio and a machine description."""
+    out = ex.experiment_cost(input_sizes=(16,), repeats=1, n_batches=5)
+    assert out[16]["plain"] > 0 and out[16]["bn"] > 0
+    assert out[16]["ratio"] == pytest.approx(out[16]["plain"] / out[16]["bn"])
+    assert "torch" in out["machine"] and "thread" in out["machine"]
+
+
+def test_mnist_shaped_data_runs():
+    """The training code runs unchanged on 28x28 inputs (the MNIST layout), in chunks."""
+    rng = np.random.default_rng(0)
+    d = Digits(rng.random((90, 784), dtype=np.float32), rng.integers(0, 10, 90),
+               rng.random((30, 784), dtype=np.float32), rng.integers(0, 10, 30), (28, 28),
+               "random 28x28")
+    r = ex.train_runs(d, RunConfig(batchnorm=True, batch_size=30, steps=3, eval_every=3), (0, 1))
+    assert r["test_acc"].shape == (2, 2) and r["models"][0][0].weight.shape == (100, 784)
+    stacked = ex.stack_models(r["models"])
+    np.testing.assert_allclose(ex._stacked_accuracy(stacked, torch.from_numpy(d.x_test),
+                                                    torch.from_numpy(d.y_test), chunk=7),
+                               r["test_acc_final"])
+
+
+def test_module_exports_exist():
+    """Every name in __all__ is defined."""
+    for name in ex.__all__:
+        assert hasattr(ex, name)
