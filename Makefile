@@ -9,7 +9,6 @@ STAMP := $(VENV)/.installed
 # on PYTHONPATH so notebooks, kernels and tests import this tree's solutions/ and autograder/.
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
-export MPLBACKEND := Agg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: all setup book book-clean test lint bench-numpy clean
@@ -34,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 test: $(STAMP) lint book
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	MPLBACKEND=Agg $(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench-numpy: $(STAMP)
 	$(BIN)/python benchmarks/bench_numpy_bn.py
