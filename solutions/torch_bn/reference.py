@@ -81,26 +81,30 @@ class BatchNormFunction(torch.autograd.Function):
         return dx.to(input.dtype), dweight, dbias, None, None, None, None
 
 
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
-    """Same signature and semantics as ``torch.nn.functional.batch_norm``."""
+def check_arguments(input, running_mean, running_var, weight, bias, training):
+    """Raise the errors torch.nn.functional.batch_norm raises for these arguments."""
     if input.dim() < 2:
         raise ValueError("batch_norm expects input of shape (N, C) or (N, C, *), e.g. (N, C, L) "
                          f"or (N, C, H, W); got a {input.dim()}-D tensor of shape "
                          f"{tuple(input.shape)}")
-    channels = input.shape[1]
     for name, v in [("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)]:
-        if v is not None and v.numel() != channels:
-            raise RuntimeError(f"{name} should contain {channels} elements not {v.numel()}")
+        if v is not None and v.numel() != input.shape[1]:
+            raise RuntimeError(f"{name} should contain {input.shape[1]} elements not {v.numel()}")
+    if training and _values_per_channel(input) == 1:
+        raise ValueError("Expected more than 1 value per channel when training, "
+                         f"got input size {input.size()}")
+    if not training and (running_mean is None or running_var is None):
+        raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Same signature and semantics as ``torch.nn.functional.batch_norm``."""
+    check_arguments(input, running_mean, running_var, weight, bias, training)
     if training:
-        if _values_per_channel(input) == 1:
-            raise ValueError("Expected more than 1 value per channel when training, "
-                             f"got input size {input.size()}")
         return BatchNormFunction.apply(input, weight, bias, running_mean, running_var,
                                        momentum, eps)
-    if running_mean is None or running_var is None:
-        raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
     # Evaluation: a fixed affine map per channel; autograd through these plain ops is exact.
     x, n = input.to(_compute_dtype(input)), input.dim()
     y = (x - _per_channel(running_mean.to(x.dtype), n)) * _per_channel(
