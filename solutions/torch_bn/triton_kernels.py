@@ -21,10 +21,11 @@ tile's vector axis).
 Kernels
 -------
 Forward: each program reduces its slice to a partial (count, mean, M2) with Chan's merge of
-per-tile two-pass statistics (never E[x^2] - E[x]^2). With one split per channel block
-(``split == 1``: enough channels to fill the GPU) the same program finalizes the statistics,
-updates the running buffers and normalizes its channels (one launch, x read twice). Otherwise
-a finalize kernel merges the partials of each channel (Chan again) and a third kernel applies
+per-tile two-pass statistics (never E[x^2] - E[x]^2), on values shifted by the channel's first
+element so that a large common offset does not eat the float32 mantissa. With one split per
+channel block (``split == 1``: enough channels to fill the GPU) the same program finalizes the
+statistics, updates the running buffers and normalizes its channels (one launch, x read
+twice). Otherwise a finalize kernel merges the partials of each channel (Chan again) and a third kernel applies
 ``y = x * scale + shift``.
 
 Backward: each program reduces ``sum(dy)`` and ``sum(dy * (x - mean))`` over its slice
@@ -85,9 +86,17 @@ def _chan_merge(n_a, mean_a, m2_a, n_b, mean_b, m2_b):
 
 
 @triton.jit
-def _slice_stats(x_ptr, a_start, a_stop, B, c0, C, sA, sB, sC, ACC: tl.constexpr,
+def _channel_shift(x_ptr, c, cmask, sC, ACC: tl.constexpr):
+    """K[c] = x[a=0, b=0, c]: every program shifts channel c's values by the same K[c]."""
+    return tl.load(x_ptr + c * sC, mask=cmask, other=0.0).to(ACC)
+
+
+@triton.jit
+def _slice_stats(x_ptr, k, a_start, a_stop, B, c0, C, sA, sB, sC, ACC: tl.constexpr,
                  BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_C: tl.constexpr):
-    """(count, mean, M2) per channel of rows [a_start, a_stop): two-pass per tile, Chan across."""
+    """(count, mean, M2) per channel of the shifted values x - k over rows [a_start, a_stop):
+    two-pass within each tile, Chan's merge across tiles. The shift keeps the means small, so
+    a large common offset (mean 1e4, spread 1) costs no precision in the merge's delta."""
     count = tl.zeros([BLOCK_C], ACC)
     mean = tl.zeros([BLOCK_C], ACC)
     m2 = tl.zeros([BLOCK_C], ACC)
@@ -95,6 +104,7 @@ def _slice_stats(x_ptr, a_start, a_stop, B, c0, C, sA, sB, sC, ACC: tl.constexpr
         for b0 in range(0, B, BLOCK_B):
             offs, mask = _tile(a0, a_stop, b0, B, c0, C, sA, sB, sC, BLOCK_A, BLOCK_B, BLOCK_C)
             x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
+            x = tl.where(mask, x - k[None, None, :], 0.0)
             n_t = (tl.minimum(a_stop - a0, BLOCK_A) * tl.minimum(B - b0, BLOCK_B)).to(ACC)
             mean_t = _sum_ab(x) / n_t
             d = tl.where(mask, x - mean_t[None, None, :], 0.0)
@@ -190,11 +200,13 @@ def _forward_reduce_kernel(
     c0 = pid_c * BLOCK_C
     a_start = pid_s * a_per_split
     a_stop = tl.minimum(A, a_start + a_per_split)
-    count, mean, m2 = _slice_stats(x_ptr, a_start, a_stop, B, c0, C, sA, sB, sC, ACC,
-                                   BLOCK_A, BLOCK_B, BLOCK_C)
     c = c0 + tl.arange(0, BLOCK_C)
     cmask = c < C
+    k = _channel_shift(x_ptr, c, cmask, sC, ACC)
+    count, mean, m2 = _slice_stats(x_ptr, k, a_start, a_stop, B, c0, C, sA, sB, sC, ACC,
+                                   BLOCK_A, BLOCK_B, BLOCK_C)
     if FUSED:
+        mean = mean + k
         scale, shift = _finalize_forward(c, cmask, count, mean, m2, w_ptr, b_ptr, rmean_ptr,
                                          rvar_ptr, mean_ptr, invstd_ptr, momentum, eps,
                                          HAS_WEIGHT, HAS_BIAS, HAS_RMEAN, HAS_RVAR, ACC)
@@ -208,8 +220,8 @@ def _forward_reduce_kernel(
 
 @triton.jit
 def _forward_finalize_kernel(
-        pn_ptr, pmean_ptr, pm2_ptr, split, C, w_ptr, b_ptr, rmean_ptr, rvar_ptr, mean_ptr,
-        invstd_ptr, scale_ptr, shift_ptr, momentum, eps,
+        pn_ptr, pmean_ptr, pm2_ptr, split, C, x_ptr, sC, w_ptr, b_ptr, rmean_ptr, rvar_ptr,
+        mean_ptr, invstd_ptr, scale_ptr, shift_ptr, momentum, eps,
         HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_RMEAN: tl.constexpr,
         HAS_RVAR: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
     c = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -222,6 +234,7 @@ def _forward_finalize_kernel(
         mean_b = tl.load(pmean_ptr + s * C + c, mask=cmask, other=0.0)
         m2_b = tl.load(pm2_ptr + s * C + c, mask=cmask, other=0.0)
         count, mean, m2 = _chan_merge(count, mean, m2, n_b, mean_b, m2_b)
+    mean = mean + _channel_shift(x_ptr, c, cmask, sC, ACC)
     scale, shift = _finalize_forward(c, cmask, count, mean, m2, w_ptr, b_ptr, rmean_ptr,
                                      rvar_ptr, mean_ptr, invstd_ptr, momentum, eps,
                                      HAS_WEIGHT, HAS_BIAS, HAS_RMEAN, HAS_RVAR, ACC)
@@ -451,8 +464,8 @@ def forward(x, weight, bias, running_mean, running_var, momentum, eps, config=No
         scale, shift = torch.empty_like(mean), torch.empty_like(mean)
         fin_block = _pow2_at_most(lay.C, 256)
         _forward_finalize_kernel[(triton.cdiv(lay.C, fin_block),)](
-            *parts, split, lay.C, w, b, rm, rv, mean, invstd, scale, shift, float(momentum),
-            float(eps), ACC=acc_tl, BLOCK=fin_block, **flags)
+            *parts, split, lay.C, x, lay.strides[2], w, b, rm, rv, mean, invstd, scale, shift,
+            float(momentum), float(eps), ACC=acc_tl, BLOCK=fin_block, **flags)
         _forward_apply_kernel[grid](
             x, y, scale, shift, lay.A, lay.B, lay.C, *lay.strides, a_per, ACC=acc_tl,
             num_warps=cfg.num_warps, **blocks)
