@@ -25,8 +25,8 @@ per-tile two-pass statistics (never E[x^2] - E[x]^2), on values shifted by the c
 element so that a large common offset does not eat the float32 mantissa. With one split per
 channel block (``split == 1``: enough channels to fill the GPU) the same program finalizes the
 statistics, updates the running buffers and normalizes its channels (one launch, x read
-twice). Otherwise a finalize kernel merges the partials of each channel (Chan again) and a third kernel applies
-``y = x * scale + shift``.
+twice). Otherwise a finalize kernel merges the partials of each channel (Chan again) and a
+third kernel applies ``y = x * scale + shift``.
 
 Backward: each program reduces ``sum(dy)`` and ``sum(dy * (x - mean))`` over its slice
 (per-lane accumulators, summed once at the end); the finalize step gives dgamma, dbeta and the
