@@ -384,9 +384,11 @@ def _target_programs(device: torch.device) -> int:
     return 4
 
 
-def launch_config(lay: _Layout, device: torch.device, tile: int = 4096) -> LaunchConfig:
+def launch_config(lay: _Layout, device: torch.device, tile: int = 4096,
+                  target_programs: int | None = None) -> LaunchConfig:
     """Heuristic launch configuration: tiles of about ``tile`` elements along the contiguous
-    axis, and enough row slices that about 4 programs per SM are in flight."""
+    axis, and enough row slices that about ``target_programs`` programs (default: 4 per SM of
+    ``device``) are in flight."""
     if lay.B > 1:   # NCHW: one channel per program, vectors along the spatial axis
         block_c, block_b = 1, _pow2_at_most(lay.B, 1024)
     else:           # channels last / (N, C): vectors along the channel axis
@@ -394,7 +396,8 @@ def launch_config(lay: _Layout, device: torch.device, tile: int = 4096) -> Launc
     block_a = _pow2_at_most(lay.A, max(1, tile // (block_b * block_c)))
     n_cblocks = triton.cdiv(lay.C, block_c)
     a_blocks = triton.cdiv(lay.A, block_a)
-    split = min(a_blocks, max(1, triton.cdiv(_target_programs(device), n_cblocks)))
+    target = target_programs or _target_programs(device)
+    split = min(a_blocks, max(1, triton.cdiv(target, n_cblocks)))
     warps = 8 if block_a * block_b * block_c >= 2048 else 4
     return LaunchConfig(block_a, block_b, block_c, split, warps)
 
