@@ -18,8 +18,9 @@ tensors; the fused one when split == 1 too; the GB/s column is still ideal bytes
 ``% copy`` divides it by the device-to-device copy bandwidth measured in the same run
 (``dst.copy_(src)`` on a 1 GiB buffer on CUDA, 256 MiB on the CPU; read + write counted).
 
-Timing: CUDA events around each call after warm-up (CUDA), ``time.perf_counter`` (CPU); the
-median of ``--repeats`` calls is reported.
+Timing: CUDA events around each call (CUDA), ``time.perf_counter`` (CPU), after warm-up; the
+implementations and passes of one configuration are timed round-robin, so that a slow spell of
+a shared machine hits all of them alike, and the median of ``--repeats`` calls is reported.
 
 Usage::
 
@@ -91,50 +92,56 @@ def make_impls(names, device):
 
 
 def timer(device):
-    """A function (fn, warmup, repeats) -> median milliseconds of one call."""
+    """A function fn -> milliseconds of one call of fn (CUDA events on CUDA)."""
     if device.type == "cuda":
-        def run(fn, warmup, repeats):
-            for _ in range(warmup):
-                fn()
-            torch.cuda.synchronize(device)
-            times = []
-            for _ in range(repeats):
-                start = torch.cuda.Event(enable_timing=True)
-                end = torch.cuda.Event(enable_timing=True)
-                start.record()
-                fn()
-                end.record()
-                end.synchronize()
-                times.append(start.elapsed_time(end))
-            return statistics.median(times)
+        def once(fn):
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end)
     else:
-        def run(fn, warmup, repeats):
-            for _ in range(warmup):
-                fn()
-            times = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                fn()
-                times.append((time.perf_counter() - t0) * 1e3)
-            return statistics.median(times)
-    return run
+        def once(fn):
+            t0 = time.perf_counter()
+            fn()
+            return (time.perf_counter() - t0) * 1e3
+    return once
 
 
-def copy_bandwidth(device, run, repeats):
+def median_ms(calls, once, warmup, repeats, device):
+    """{key: median ms} for {key: fn}. After ``warmup`` calls of each, the calls are timed
+    round-robin (the order rotating every repeat), so that a slow spell of a shared machine
+    hits every implementation alike."""
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    keys = list(calls)
+    samples = {k: [] for k in keys}
+    for r in range(repeats):
+        for k in keys[r % len(keys):] + keys[:r % len(keys)]:
+            samples[k].append(once(calls[k]))
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def copy_bandwidth(device, once, repeats):
     """Device-to-device copy bandwidth in GB/s (bytes read + bytes written per second)."""
     nbytes = 2**30 if device.type == "cuda" else 2**28
     src = torch.empty(nbytes // 4, dtype=torch.float32, device=device).uniform_()
     dst = torch.empty_like(src)
-    ms = run(lambda: dst.copy_(src), 3, repeats)
+    ms = median_ms({"copy": lambda: dst.copy_(src)}, once, 3, repeats, device)["copy"]
     return 2 * nbytes / (ms * 1e-3) / 1e9
 
 
-def matmul_flops(device, run, repeats):
+def matmul_flops(device, once, repeats):
     """float32 matrix-multiply rate in GFLOP/s (a measured compute roof for the roofline)."""
     n = 4096 if device.type == "cuda" else 1024
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
-    ms = run(lambda: a @ b, 2, max(3, repeats // 4))
+    ms = median_ms({"mm": lambda: a @ b}, once, 2, max(3, repeats // 4), device)["mm"]
     return 2 * n**3 / (ms * 1e-3) / 1e9
 
 
@@ -149,7 +156,7 @@ def device_name(device):
                 break
     except OSError:
         pass
-    return f"{model}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}"
+    return f"{model}, {os.cpu_count()} logical cores"
 
 
 def _loadavg():
@@ -159,32 +166,49 @@ def _loadavg():
         return "n/a"
 
 
-def bench_cell(fn, shape, dtype, channels_last, device, passes, run, warmup, repeats):
-    """Median ms of each pass for one implementation on one input configuration."""
+def pass_calls(fn, x, dy, passes):
+    """{pass: zero-argument callable} for one implementation, with its own parameters and
+    running buffers; "bwd" differentiates a graph built once and retained."""
+    C, device = x.shape[1], x.device
+    w = torch.ones(C, device=device, requires_grad=True)
+    b = torch.zeros(C, device=device, requires_grad=True)
+    rm, rv = torch.zeros(C, device=device), torch.ones(C, device=device)
+    inputs = (x, w, b)
+    calls = {}
+    for p in passes:
+        if p == "fwd":
+            calls[p] = lambda: fn(x, rm, rv, w, b)
+        elif p == "bwd":
+            y = fn(x, rm, rv, w, b)
+            calls[p] = lambda y=y: torch.autograd.grad(y, inputs, dy, retain_graph=True)
+        else:
+            calls[p] = lambda: torch.autograd.grad(fn(x, rm, rv, w, b), inputs, dy)
+    return calls
+
+
+def bench_config(impls, shape, dtype, channels_last, device, passes, once, warmup, repeats):
+    """{impl: {pass: median ms} or an error string} for one input configuration."""
     gen = torch.Generator(device=device).manual_seed(0)
     x = torch.randn(shape, generator=gen, device=device).to(dtype)
     dy = torch.randn(shape, generator=gen, device=device).to(dtype)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
         dy = dy.contiguous(memory_format=torch.channels_last)
-    C = shape[1]
-    w = torch.ones(C, device=device, requires_grad=True)
-    b = torch.zeros(C, device=device, requires_grad=True)
-    rm, rv = torch.zeros(C, device=device), torch.ones(C, device=device)
     x.requires_grad_(True)
-    inputs = (x, w, b)
-    results = {}
-    for p in passes:
-        if p == "fwd":
-            results[p] = run(lambda: fn(x, rm, rv, w, b), warmup, repeats)
-        elif p == "bwd":
-            y = fn(x, rm, rv, w, b)
-            results[p] = run(lambda y=y: torch.autograd.grad(y, inputs, dy, retain_graph=True),
-                             warmup, repeats)
-            del y
-        else:
-            results[p] = run(lambda: torch.autograd.grad(fn(x, rm, rv, w, b), inputs, dy),
-                             warmup, repeats)
+    results, calls = {}, {}
+    for name, fn in impls.items():
+        if isinstance(fn, str):
+            continue
+        try:   # a failing implementation is reported in its cells, the others still run
+            impl_calls = pass_calls(fn, x, dy, passes)
+            for f in impl_calls.values():
+                f()
+            calls.update({(name, p): f for p, f in impl_calls.items()})
+            results[name] = {}
+        except Exception as exc:
+            results[name] = f"error: {type(exc).__name__}: {exc}"[:120]
+    for (name, p), ms in median_ms(calls, once, warmup, repeats, device).items():
+        results[name][p] = ms
     return results
 
 
@@ -206,6 +230,8 @@ def main(argv=None):
                         help="indices into the ResNet-50 BN shapes (default: all 5)")
     parser.add_argument("--repeats", type=int, default=None, help="default 50; --quick: 10")
     parser.add_argument("--warmup", type=int, default=None, help="default 10; --quick: 2")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads for the CPU (default: torch's choice)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"),
                         help="directory for torch_bn_<device>.md/.csv ('' to skip)")
     args = parser.parse_args(argv)
@@ -223,9 +249,11 @@ def main(argv=None):
     warmup = args.warmup or (2 if args.quick else 10)
     shapes = [RESNET50_BN[i] for i in (args.shapes or range(len(RESNET50_BN)))]
 
-    run = timer(device)
-    copy_gbs = copy_bandwidth(device, run, repeats)
-    gflops = matmul_flops(device, run, repeats)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    once = timer(device)
+    copy_gbs = copy_bandwidth(device, once, repeats)
+    gflops = matmul_flops(device, once, repeats)
     impls = make_impls(args.impls, device)
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     versions = f"torch {torch.__version__}"
@@ -236,7 +264,8 @@ def main(argv=None):
                         *(sys.argv[1:] if argv is None else argv)])
     header = [
         f"device: {device_name(device)}",
-        f"date: {now}; {versions}; python {platform.python_version()}",
+        f"date: {now}; {versions}; python {platform.python_version()}; "
+        f"torch threads {torch.get_num_threads()}",
         f"load average at start (1, 5, 15 min): {_loadavg()}",
         f"command: {command}",
         f"measured copy bandwidth (read + write): {copy_gbs:.1f} GB/s; "
@@ -261,17 +290,10 @@ def main(argv=None):
             for dtype in dtypes:
                 itemsize = torch.empty((), dtype=dtype).element_size()
                 for layout in args.layouts:
-                    cell = {}
-                    for name, fn in impls.items():
-                        if isinstance(fn, str):
-                            continue
-                        try:
-                            cell[name] = bench_cell(fn, shape, dtype, layout == "channels_last",
-                                                    device, args.passes, run, warmup, repeats)
-                        except Exception as exc:  # a failing implementation is reported
-                            cell[name] = f"error: {type(exc).__name__}: {exc}"[:120]
-                        if device.type == "cuda":
-                            torch.cuda.empty_cache()
+                    cell = bench_config(impls, shape, dtype, layout == "channels_last", device,
+                                        args.passes, once, warmup, repeats)
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
                     for p in args.passes:
                         base = cell.get("native")
                         base_ms = base[p] if isinstance(base, dict) else None

@@ -245,6 +245,78 @@ def test_launch_config_rejects_bad_tiles():
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env).returncode == 0
 
 
+# ----------------------------------------------------------------------------- compile for sm_90
+
+def _compile_for_h100(fn, pointer_types, constexprs, divisible_by_16):
+    """Compile a kernel to an sm_90 cubin without a GPU, specialized as a launch would be:
+    pointers 16-byte aligned, the named integers divisible by 16, strides of 1 as constants."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    names = fn.arg_names
+    signature, attrs = {}, {}
+    for i, name in enumerate(names):
+        if name in constexprs:
+            signature[name] = "constexpr"
+        elif name.endswith("_ptr"):
+            signature[name] = pointer_types.get(name, "*fp32")
+            attrs[(i,)] = [["tt.divisibility", 16]]
+        elif name in ("momentum", "eps", "m"):
+            signature[name] = "fp32"
+        else:
+            signature[name] = "i32"
+            if name in divisible_by_16:
+                attrs[(i,)] = [["tt.divisibility", 16]]
+    src = ASTSource(fn=fn, signature=signature, attrs=attrs,
+                    constexprs={(names.index(k),): v for k, v in constexprs.items()})
+    return triton.compile(src, target=GPUTarget("cuda", 90, 32),
+                          options={"num_warps": 8, "enable_fp_fusion": True})
+
+
+# (kernel, element type, layout, extra constexprs); NCHW tiles 4x1024x1, channels-last 64x1x64
+COMPILE_CASES = [
+    ("_forward_reduce_kernel", "fp32", "nchw", {"FUSED": True}),
+    ("_forward_reduce_kernel", "bf16", "nchw", {"FUSED": False}),
+    ("_forward_reduce_kernel", "fp16", "cl", {"FUSED": True}),
+    ("_forward_reduce_kernel", "fp64", "cl", {"FUSED": False}),
+    ("_forward_apply_kernel", "bf16", "cl", {}),
+    ("_backward_reduce_kernel", "fp32", "nchw", {"FUSED": True}),
+    ("_backward_reduce_kernel", "bf16", "cl", {"FUSED": False}),
+    ("_backward_dx_kernel", "fp32", "nchw", {}),
+]
+
+
+@pytest.mark.parametrize("kernel,elem,layout,extra", COMPILE_CASES,
+                         ids=[f"{k}-{e}-{lay}-{x}" for k, e, lay, x in COMPILE_CASES])
+def test_kernels_compile_for_h100_with_vector_loads(kernel, elem, layout, extra):
+    """Each kernel compiles (no GPU needed) to an sm_90 cubin, and on the contiguous axis of
+    either layout the loads are 128-bit vector loads."""
+    pytest.importorskip("triton", reason="triton is not installed")
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        pytest.skip("TRITON_INTERPRET=1 in this process: kernels are interpreted, not compiled")
+    import triton.language as tl
+
+    from solutions.torch_bn import triton_kernels as K
+
+    fn = getattr(K, kernel)
+    acc = tl.float64 if elem == "fp64" else tl.float32
+    params = set(fn.arg_names)
+    flags = {k: True for k in ("HAS_WEIGHT", "HAS_BIAS", "HAS_RMEAN", "HAS_RVAR")
+             if k in params}
+    if layout == "nchw":
+        constexprs = dict(sB=1, BLOCK_A=4, BLOCK_B=1024, BLOCK_C=1)
+        div16 = ("B", "sA", "sC", "a_per_split")
+    else:
+        constexprs = dict(B=1, sB=1, sC=1, BLOCK_A=64, BLOCK_B=1, BLOCK_C=64)
+        div16 = ("C", "sA", "a_per_split")
+    constexprs.update(flags, ACC=acc, **extra)
+    pointers = {p: f"*{elem}" for p in ("x_ptr", "y_ptr", "dy_ptr", "dx_ptr") if p in params}
+    compiled = _compile_for_h100(fn, pointers, constexprs, div16)
+    assert compiled.asm["cubin"]
+    assert "ld.global.v" in compiled.asm["ptx"]
+
+
 # ----------------------------------------------------------------------------- CUDA
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(),

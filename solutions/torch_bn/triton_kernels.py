@@ -41,6 +41,8 @@ so that the kernels also run under ``TRITON_INTERPRET=1`` on the CPU, where the 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 from dataclasses import dataclass
 
@@ -378,10 +380,21 @@ def _pow2_at_most(n: int, cap: int) -> int:
     return min(cap, triton.next_power_of_2(max(1, n)))
 
 
+@functools.cache
+def _sm_count(index: int) -> int:
+    return torch.cuda.get_device_properties(index).multi_processor_count
+
+
 def _target_programs(device: torch.device) -> int:
+    """About four programs per SM on CUDA; 4 on other devices (the interpreter)."""
     if device.type == "cuda":
-        return 4 * torch.cuda.get_device_properties(device).multi_processor_count
+        return 4 * _sm_count(device.index if device.index is not None else 0)
     return 4
+
+
+def _device_guard(x: torch.Tensor):
+    """Launch on x's GPU (Triton launches on the current device)."""
+    return torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext()
 
 
 def launch_config(lay: _Layout, device: torch.device, tile: int = 4096,
@@ -518,8 +531,9 @@ class TritonBatchNormFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, input, weight, bias, running_mean, running_var, momentum, eps):
-        y, x_used, mean, invstd = forward(input, weight, bias, running_mean, running_var,
-                                          momentum, eps)
+        with _device_guard(input):
+            y, x_used, mean, invstd = forward(input, weight, bias, running_mean, running_var,
+                                              momentum, eps)
         ctx.save_for_backward(x_used, weight, mean, invstd)
         ctx.bias_dtype = None if bias is None else bias.dtype
         ctx.input_dtype = input.dtype
@@ -529,7 +543,9 @@ class TritonBatchNormFunction(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output):
         x, weight, mean, invstd = ctx.saved_tensors
-        dx, dw, db = backward(grad_output, x, weight, ctx.bias_dtype is not None, mean, invstd)
+        with _device_guard(x):
+            dx, dw, db = backward(grad_output, x, weight, ctx.bias_dtype is not None, mean,
+                                  invstd)
         dweight = dw.to(weight.dtype) if ctx.needs_input_grad[1] else None
         dbias = db.to(ctx.bias_dtype) if ctx.needs_input_grad[2] else None
         return (dx if ctx.needs_input_grad[0] else None), dweight, dbias, None, None, None, None
