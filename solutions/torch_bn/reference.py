@@ -8,7 +8,7 @@ and updates the running statistics in place as
 being fed the unbiased variance ``m / (m - 1) * var``. Evaluation mode normalizes with the
 running statistics. Statistics are accumulated in float32 (float64 for float64 input) in two
 passes (mean, then the mean of squared deviations), never as E[x^2] - E[x]^2. The output has
-the input's dtype and memory format.
+the input's dtype; channels-last input gives channels-last output.
 """
 
 import math
