@@ -35,6 +35,8 @@ per-channel coefficients of ``dx = k1 * dy + k2 * (x - mean) + k3``, the closed 
 kernel (or the same program, when ``split == 1``) writes dx.
 
 Accumulation is in float32 for float16/bfloat16/float32 input and float64 for float64 input.
+``momentum`` and ``eps`` reach the compiled kernels as float32 scalars, so with float64 input the
+running statistics can differ from torch's in about the 8th significant digit.
 Block sizes come from a fixed heuristic (:func:`launch_config`), never ``@triton.autotune``,
 so that the kernels also run under ``TRITON_INTERPRET=1`` on the CPU, where the tests run them.
 """
