@@ -284,14 +284,18 @@ COMPILE_CASES = [
     ("_backward_reduce_kernel", "fp32", "nchw", {"FUSED": True}),
     ("_backward_reduce_kernel", "bf16", "cl", {"FUSED": False}),
     ("_backward_dx_kernel", "fp32", "nchw", {}),
+    ("_forward_finalize_kernel", "fp32", "vector", {"BLOCK": 256}),
+    ("_forward_finalize_kernel", "fp64", "vector", {"BLOCK": 256}),
+    ("_backward_finalize_kernel", "fp32", "vector", {"BLOCK": 256}),
+    ("_backward_finalize_kernel", "fp64", "vector", {"BLOCK": 256}),
 ]
 
 
 @pytest.mark.parametrize("kernel,elem,layout,extra", COMPILE_CASES,
                          ids=[f"{k}-{e}-{lay}-{x}" for k, e, lay, x in COMPILE_CASES])
 def test_kernels_compile_for_h100_with_vector_loads(kernel, elem, layout, extra):
-    """Each kernel compiles (no GPU needed) to an sm_90 cubin, and on the contiguous axis of
-    either layout the loads are 128-bit vector loads."""
+    """Each kernel compiles (no GPU needed) to an sm_90 cubin, and the tile kernels load the
+    contiguous axis of either layout with 128-bit vector loads."""
     pytest.importorskip("triton", reason="triton is not installed")
     if os.environ.get("TRITON_INTERPRET") == "1":
         pytest.skip("TRITON_INTERPRET=1 in this process: kernels are interpreted, not compiled")
@@ -304,7 +308,9 @@ def test_kernels_compile_for_h100_with_vector_loads(kernel, elem, layout, extra)
     params = set(fn.arg_names)
     flags = {k: True for k in ("HAS_WEIGHT", "HAS_BIAS", "HAS_RMEAN", "HAS_RVAR")
              if k in params}
-    if layout == "nchw":
+    if layout == "vector":   # the per-channel finalize kernels
+        constexprs, div16 = {}, ("C",)
+    elif layout == "nchw":
         constexprs = dict(sB=1, BLOCK_A=4, BLOCK_B=1024, BLOCK_C=1)
         div16 = ("B", "sA", "sC", "a_per_split")
     else:
@@ -314,7 +320,8 @@ def test_kernels_compile_for_h100_with_vector_loads(kernel, elem, layout, extra)
     pointers = {p: f"*{elem}" for p in ("x_ptr", "y_ptr", "dy_ptr", "dx_ptr") if p in params}
     compiled = _compile_for_h100(fn, pointers, constexprs, div16)
     assert compiled.asm["cubin"]
-    assert "ld.global.v" in compiled.asm["ptx"]
+    if layout != "vector":
+        assert "ld.global.v" in compiled.asm["ptx"]
 
 
 # ----------------------------------------------------------------------------- CUDA
