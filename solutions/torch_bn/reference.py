@@ -1,14 +1,11 @@
 """Batch normalization in PyTorch with a hand-written backward pass (the readable reference).
 
-Conventions (those of ``torch.nn.functional.batch_norm``): axis 1 is the channel axis and the
-statistics of each channel are taken over every other axis, ``m = N * (product of the spatial
-sizes)`` values. Training mode normalizes with the biased batch variance (1/m), ``eps = 1e-5``,
-and updates the running statistics in place as
-``running = (1 - momentum) * running + momentum * batch`` (momentum 0.1), the running variance
-being fed the unbiased variance ``m / (m - 1) * var``. Evaluation mode normalizes with the
-running statistics. Statistics are accumulated in float32 (float64 for float64 input) in two
-passes (mean, then the mean of squared deviations), never as E[x^2] - E[x]^2. The output has
-the input's dtype; channels-last input gives channels-last output.
+Conventions (torch.nn.functional.batch_norm's): axis 1 is the channel axis; each channel's
+statistics are taken over the other axes (m values). Training normalizes with the biased
+variance (1/m), eps = 1e-5, and updates the running statistics in place,
+running = (1 - momentum) * running + momentum * batch, feeding running_var the unbiased
+variance m / (m - 1) * var. Evaluation normalizes with the running statistics. Statistics are
+computed in float32 (float64 for float64 input) in two passes, never as E[x^2] - E[x]^2.
 """
 
 import math
