@@ -293,9 +293,10 @@ COMPILE_CASES = [
 
 @pytest.mark.parametrize("kernel,elem,layout,extra", COMPILE_CASES,
                          ids=[f"{k}-{e}-{lay}-{x}" for k, e, lay, x in COMPILE_CASES])
-def test_kernels_compile_for_h100_with_vector_loads(kernel, elem, layout, extra):
-    """Each kernel compiles (no GPU needed) to an sm_90 cubin, and the tile kernels load the
-    contiguous axis of either layout with 128-bit vector loads."""
+def test_kernels_compile_for_h100_with_vector_loads(kernel, elem, layout, extra, tmp_path):
+    """Each kernel compiles (no GPU needed) to an sm_90 cubin without register spills (checked
+    with Triton's bundled cuobjdump), and the tile kernels load the contiguous axis of either
+    layout with 128-bit vector loads."""
     pytest.importorskip("triton", reason="triton is not installed")
     if os.environ.get("TRITON_INTERPRET") == "1":
         pytest.skip("TRITON_INTERPRET=1 in this process: kernels are interpreted, not compiled")
@@ -322,6 +323,13 @@ def test_kernels_compile_for_h100_with_vector_loads(kernel, elem, layout, extra)
     assert compiled.asm["cubin"]
     if layout != "vector":
         assert "ld.global.v" in compiled.asm["ptx"]
+    cuobjdump = Path(K.triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    if cuobjdump.exists():
+        cubin = tmp_path / "kernel.cubin"
+        cubin.write_bytes(compiled.asm["cubin"])
+        usage = subprocess.run([str(cuobjdump), "--dump-resource-usage", str(cubin)],
+                               capture_output=True, text=True, check=True).stdout
+        assert " LOCAL:0 " in usage, usage
 
 
 # ----------------------------------------------------------------------------- CUDA
