@@ -1,12 +1,13 @@
 """Tests for solutions.torch_bn.triton_kernels: the fused Triton batch-norm kernels.
 
 On the CPU the kernels run under Triton's interpreter (TRITON_INTERPRET=1) on tiny shapes. The
-variable must be set before Triton is imported, so the interpreted cases run in ONE child
-process (``python tests/test_torch_bn_triton_kernels.py --interpret``) that prints a JSON
-report; this process never imports the kernels module and its other tests see an untouched
-environment. Each case is compared with float64 torch.nn.functional.batch_norm on the same
-(rounded) input; tolerances are stated per case. CUDA tests run on the real kernels and skip,
-with the reason shown, where no GPU is present.
+variable is read when the kernels are decorated, so the interpreted cases run in ONE child
+process per test run (``python tests/test_torch_bn_triton_kernels.py --interpret``) that prints
+a JSON report; the pytest processes never set the variable, so their other tests (and the
+compile tests here, which build sm_90 cubins from the uninterpreted kernels without a GPU) see
+an untouched environment. Each case is compared with float64 torch.nn.functional.batch_norm on
+the same (rounded) input; tolerances are stated per case. CUDA tests run on the real kernels
+and skip, with the reason shown, where no GPU is present.
 """
 
 from __future__ import annotations
