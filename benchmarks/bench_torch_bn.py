@@ -79,7 +79,12 @@ def make_impls(names, device):
         elif name == "reference":
             out[name] = _reference
         elif name == "compiled":
-            torch._dynamo.config.cache_size_limit = 256
+            # one graph per (shape, dtype, layout): raise the recompile limits, and make hitting
+            # them an error in the cell rather than a silent fall-back to eager code
+            for key, value in [("recompile_limit", 512), ("accumulated_recompile_limit", 4096),
+                               ("fail_on_recompile_limit_hit", True)]:
+                if hasattr(torch._dynamo.config, key):
+                    setattr(torch._dynamo.config, key, value)
             out[name] = torch.compile(_reference, dynamic=False)
         elif name == "triton":
             if device.type != "cuda":
