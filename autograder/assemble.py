@@ -23,8 +23,9 @@ metadata that says what they stand for:
 
 The notebook's front matter may hold ``course: {helpers: {FILE.py: [dotted names]}, files:
 [FILE.py]}``: ``helpers`` are modules generated from ``solutions/`` objects (a dotted module
-name copies the whole module) and ``files`` are hand-written files copied from the exercise
-folder. Both ship beside the notebook, so the release never imports ``solutions/``.
+name copies the whole module) and ``files`` are hand-written files (paths relative to the
+exercise folder, e.g. ``../_shared/bn_oracle.py``) copied under their base name. Both ship
+beside the notebook, so the release never imports ``solutions/``.
 
 A stub whose signature differs from its reference's, a stub with code in its body, a part
 without a test cell or a test cell without a part are errors (:class:`AssemblyError`).
@@ -446,8 +447,11 @@ def assemble(assignment: Assignment) -> Assembled:
     files = {}
     for filename, names in (course.get("helpers") or {}).items():
         files[filename] = helper_module_source(filename, _names(names))
-    for filename in course.get("files") or []:
-        files[filename] = (EXERCISES / name / filename).read_text()
+    for rel in course.get("files") or []:
+        path = (EXERCISES / name / rel).resolve()
+        if not path.is_relative_to(EXERCISES.resolve()) or not path.is_file():
+            raise AssemblyError(f"{name}: file {rel!r} is not a file under exercises/")
+        files[path.name] = path.read_text()
     nbformat.validate(nb)
     return Assembled(name=name, notebook=nb, files=files, regions=regions)
 
