@@ -6,8 +6,10 @@ nbgrader's ``allow_errors``). A fake ``_grading_harness`` module is importable w
 run; its ``run(part_id, probe)`` does what the real harness and grader do together: draw the
 part's cases, hand them over through ``.npz`` (no pickle, so scalars arrive as 0-d arrays),
 call the probe once per case, send the records back the same way, and decide with
-``Part.reference`` and ``Part.check``. A part whose test cell fails before its hidden block
-never calls ``run`` and so earns nothing, as in the real grader.
+``Part.reference`` and ``Part.check``. A part whose visible tests fail earns nothing, as in
+nbgrader (the hidden block follows them in the same cell); the hidden block is run anyway and
+its verdict kept in ``PartResult.hidden_passed``, so tests can require that a broken part's
+hidden tests fail on their own.
 
 Never use this on untrusted notebooks: the student code runs in the calling process.
 """
@@ -25,13 +27,18 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
+from ..assemble import BEGIN_HIDDEN
 from ..spec import Assignment, Case
 
 
 @dataclass
 class PartResult:
+    """``passed``: the part earns its points (visible tests passed, then every hidden case);
+    ``hidden_passed``: every hidden case passed, whatever the visible tests did."""
+
     passed: bool
     message: str
+    hidden_passed: bool = False
 
 
 @dataclass
@@ -117,10 +124,24 @@ def run_inprocess(nb: nbformat.NotebookNode, folder: Path, assignment: Assignmen
             for i, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
+                visible, _, hidden = cell.source.partition(BEGIN_HIDDEN)
                 try:
-                    exec(compile(cell.source, f"<cell {i}>", "exec"), ns)  # noqa: S102
+                    exec(compile(visible, f"<cell {i}>", "exec"), ns)  # noqa: S102
                 except Exception as exc:  # noqa: BLE001 - like allow_errors
                     result.cell_errors[i] = exc
+                if hidden:  # run the hidden block anyway, to learn what it alone decides
+                    gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+                    try:
+                        exec(compile(hidden, f"<cell {i} hidden>", "exec"), ns)  # noqa: S102
+                    except Exception as exc:  # noqa: BLE001
+                        result.cell_errors.setdefault(i, exc)
+                    if gid in result.parts:
+                        res = result.parts[gid]
+                        res.hidden_passed = res.passed
+                        if i in result.cell_errors:
+                            err = result.cell_errors[i]
+                            res.passed = False
+                            res.message = f"visible tests: {type(err).__name__}: {err}"
     finally:
         if saved is None:
             sys.modules.pop("_grading_harness", None)
