@@ -58,6 +58,9 @@ def generate_assignment(course_dir: Path, name: str) -> None:
     config = Config()
     config.CourseDirectory.root = str(Path(course_dir).resolve())
     config.CourseDirectory.course_id = COURSE_ID
+    # the exchange (for nbgrader release_assignment/collect) is not used here; a private one
+    # keeps nbgrader from complaining about the system-wide default
+    config.Exchange.root = str((Path(course_dir) / "exchange").resolve())
     api = NbGraderAPI(config=config)
     result = api.generate_assignment(name, force=True, create=True)
     if not result.get("success"):

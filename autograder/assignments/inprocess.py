@@ -167,3 +167,17 @@ def with_source_tests(submission: nbformat.NotebookNode,
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         nb.cells.append(nbformat.from_dict(dict(by_id[gid] if gid in by_id else cell)))
     return nb
+
+
+def run_assembled(assembled, folder: Path, mutations=(), seed: int = 0) -> InProcessRun:
+    """Write ``assembled``'s helper files into ``folder``, apply ``mutations``
+    (:class:`autograder.samples.Mutation`) to its source notebook and run it in-process."""
+    from ..samples import mutate
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for filename, text in assembled.files.items():
+        (folder / filename).write_text(text)
+    nb = mutate(assembled.notebook, tuple(mutations)) if mutations else assembled.notebook
+    from . import ASSIGNMENTS
+    return run_inprocess(nb, folder, ASSIGNMENTS[assembled.name], seed=seed)

@@ -39,15 +39,14 @@ def reference_backward(x, dy, weight=None, bias=None, eps=1e-5):
     return xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
 
 
-def stats_axes(ndim):
-    """The axes a channel's statistics are taken over: all but axis 1."""
-    return (0,) + tuple(range(2, ndim))
+def _other_axes(ndim):
+    return tuple(d for d in range(ndim) if d != 1)
 
 
 def mistaken_running_var(x, running_var, momentum=0.1):
     """What running_var becomes after one step under common mistakes, by name."""
     x = np.asarray(x, dtype=np.float64)
-    ax = stats_axes(x.ndim)
+    ax = _other_axes(x.ndim)
     biased = x.var(axis=ax)
     unbiased = x.var(axis=ax, ddof=1)
     rv = np.asarray(running_var, dtype=np.float64)
@@ -62,7 +61,7 @@ def mistaken_running_var(x, running_var, momentum=0.1):
 def mistaken_forward(x, eps=1e-5):
     """What the normalized output (no gamma, beta) is under common mistakes, by name."""
     x = np.asarray(x, dtype=np.float64)
-    ax = stats_axes(x.ndim)
+    ax = _other_axes(x.ndim)
     mean = x.mean(axis=ax, keepdims=True)
     return {
         "did you normalize with the unbiased variance? Use the biased one (divide by m)":
