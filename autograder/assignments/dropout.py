@@ -75,8 +75,10 @@ record(y=np.asarray(y, dtype=float), mask=np.asarray(mask, dtype=float),
 
 def _masks_cases(rng):
     cases = []
+    # ([2, 1, 1, 1], 0.8): a first draw is connected with probability 0.04 only, so code that
+    # does not redraw fails here whatever the seed
     for sizes, p, drop_input in [([1, 2, 1], 0.5, False), ([3, 2, 2, 1], 0.6, True),
-                                 ([2, 1, 1, 2], 0.7, False), ([4, 5, 3], 0.3, True)]:
+                                 ([2, 1, 1, 1], 0.8, False), ([4, 5, 3], 0.3, True)]:
         case = {"sizes": np.array(sizes), "p": p, "drop_input": drop_input, "seed": _seed(rng)}
         # has_path on a few hand-made mask sets: one layer emptied, or none
         width = int(rng.integers(2, 5))

@@ -181,3 +181,9 @@ def run_assembled(assembled, folder: Path, mutations=(), seed: int = 0) -> InPro
     nb = mutate(assembled.notebook, tuple(mutations)) if mutations else assembled.notebook
     from . import ASSIGNMENTS
     return run_inprocess(nb, folder, ASSIGNMENTS[assembled.name], seed=seed)
+
+
+def hidden_failures(assembled, folder: Path, mutations=(), seed: int = 0) -> set[str]:
+    """The parts whose hidden tests fail on ``assembled`` with ``mutations`` applied."""
+    run = run_assembled(assembled, folder, mutations, seed)
+    return {pid for pid, r in run.parts.items() if not r.hidden_passed}

@@ -39,7 +39,10 @@ record(C=np.asarray(C, dtype=float), S=np.asarray(S, dtype=float),
 
 
 def _two_point_cases(rng):
-    return [{"A": float(a), "B": float(b)} for a, b in rng.normal(size=(4, 2)) * 3]
+    pairs = rng.normal(size=(4, 2)) * 3
+    pairs[0] = sorted(pairs[0], reverse=True)  # one case with A > B, one with A < B
+    pairs[1] = sorted(pairs[1])
+    return [{"A": float(a), "B": float(b)} for a, b in pairs]
 
 
 def _two_point_reference(case):
@@ -83,8 +86,9 @@ def _net_cases(rng, n_cases_per_kind=(2, 2, 4)):
     out = []
     for kind, count in enumerate(n_cases_per_kind):
         for j in range(count):
-            case = {"kind": kind, "affine": int(rng.integers(len(ref.AFFINE_MODES)))
-                    if j else 0}
+            # every affine mode appears: kind 0 gets (None, network), kind 1 (network, layer),
+            # kind 2 (layer, neuron, None, network) with the default counts
+            case = {"kind": kind, "affine": (j + kind) % len(ref.AFFINE_MODES)}
             if kind == 2:
                 sizes = [int(rng.integers(1, 3))] + [int(rng.integers(1, 4))
                                                       for _ in range(int(rng.integers(1, 3)))]
