@@ -42,8 +42,17 @@ def _plain_environment():
             os.environ["PYTHONPATH"] = saved
 
 
+NO_SOLUTIONS_CELL = (
+    "import sys as _sys\n"
+    "_leaked = sorted(m for m in _sys.modules if m == 'solutions' or m.startswith('solutions.'))\n"
+    "assert not _leaked, f'the notebook imported the reference library: {_leaked}'")
+
+
 def execute(path: Path, allow_errors: bool) -> nbformat.NotebookNode:
+    """Run the notebook in a python3 kernel in its folder, with a last cell that fails if
+    anything imported ``solutions``."""
     nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(NO_SOLUTIONS_CELL))
     client = NotebookClient(nb, kernel_name="python3", timeout=300, allow_errors=allow_errors,
                             resources={"metadata": {"path": str(path.parent)}})
     with _plain_environment():
@@ -97,6 +106,21 @@ def test_release_contains_no_solution_or_hidden_tests(course, regions, name):
         assert "_grading_harness" not in helper_text and "HIDDEN" not in helper_text
         for region in regions[name]:
             assert re.sub(r"\s+", " ", region).strip() not in re.sub(r"\s+", " ", helper_text)
+
+
+@pytest.mark.parametrize("kind", ["release", "solution"])
+def test_no_shipped_code_imports_solutions(course, kind):
+    """Nothing students or instructors run standalone imports solutions/."""
+    import ast
+    for name in NAMES:
+        folder = course / kind / name
+        sources = [c.source for c in nbformat.read(folder / f"{name}.ipynb", as_version=4).cells
+                   if c.cell_type == "code"] + [p.read_text() for p in folder.glob("*.py")]
+        for src in sources:
+            for node in ast.walk(ast.parse(src)):
+                mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                assert not any(m.split(".")[0] == "solutions" for m in mods), (kind, name)
 
 
 def test_release_detects_a_leak(course, regions):
