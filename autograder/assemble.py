@@ -68,9 +68,12 @@ def resolve(dotted: str) -> Any:
     ``solutions.torch_bn.reference.BatchNormFunction.backward`` stands for."""
     parts = dotted.split(".")
     for i in range(len(parts), 0, -1):
+        module_name = ".".join(parts[:i])
         try:
-            obj = importlib.import_module(".".join(parts[:i]))
-        except ModuleNotFoundError:
+            obj = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name is not None and not module_name.startswith(err.name):
+                raise  # the module exists but one of its own imports is missing
             continue
         for attr in parts[i:]:
             try:
