@@ -6,13 +6,16 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder.assemble import assemble
+from autograder.assemble import ROOT, assemble
 from autograder.assignments import ASSIGNMENTS
 from autograder.release import build_course, main
 
@@ -166,3 +169,34 @@ def test_main_rejects_an_unknown_assignment(tmp_path):
     """An unknown assignment name is a usage error naming the choices."""
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path), "--assignment", "no-such"])
+
+
+def test_release_folder_has_no_stock_harness(course):
+    """The stock-nbgrader harness sits in source/ only, never in release/ or solution/."""
+    for name in NAMES:
+        assert (course / "source" / name / "_grading_harness.py").is_file()
+        assert not (course / "release" / name / "_grading_harness.py").exists()
+        assert not (course / "solution" / name / "_grading_harness.py").exists()
+
+
+@pytest.mark.slow
+def test_stock_nbgrader_autograde_grades_the_course(course):
+    """nbgrader's own autograde (unsandboxed, via the stock harness) gives the solution full
+    marks and a submission with a mistake exactly its expected score."""
+    from nbgrader.api import Gradebook
+
+    from autograder.samples import write_samples
+    expected = write_samples(course, course / "samples")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg",
+               PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    for student in ("perfect", "no-rescale"):
+        dest = course / "submitted" / student / "dropout"
+        shutil.copytree(course / "samples" / student / "dropout", dest, dirs_exist_ok=True)
+        proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "dropout",
+                               "--student", student, "--force"], cwd=course, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for student in ("perfect", "no-rescale"):
+            sub = gb.find_submission("dropout", student)
+            assert sub.score == pytest.approx(expected[(student, "dropout")]), student
