@@ -14,7 +14,9 @@ metadata that says what they stand for:
     other methods are given code.
 ``given: [<dotted names>]``
     A read-only cell whose text becomes the source of the named objects (helpers the
-    reference functions call, dataclasses, constants), given to students as is.
+    reference functions call, dataclasses, constants), given to students as is. An entry
+    ``<module>.*`` adds every object of that module that the notebook's code uses without
+    defining it, and what those use in turn (:func:`needed_helpers`).
 ``part: <part id>``
     The visible tests of a graded part (:class:`autograder.spec.Part`): a locked nbgrader test
     cell with ``grade_id`` = the part id and its points; the hidden block
@@ -313,6 +315,62 @@ def _filled_class(stub: ast.ClassDef, stub_lines, ref: ast.ClassDef, ref_lines, 
     return out
 
 
+# -- helpers the notebook needs ----------------------------------------------------------------
+
+def _loaded_names(tree: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and
+            isinstance(n.ctx, ast.Load)}
+
+
+def _bound_names(tree: ast.Module) -> set[str]:
+    """Names a cell binds at top level (defs, classes, assignments, imports)."""
+    bound = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                bound |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return bound
+
+
+def _module_definitions(module_name: str) -> list[str]:
+    """Names the module itself defines at top level (not imports), in source order."""
+    tree = ast.parse(inspect.getsource(importlib.import_module(module_name)))
+    names = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return [n for n in names if n != "__all__"]
+
+
+def needed_helpers(sources: list[str], modules: list[str]) -> list[str]:
+    """Dotted names of the objects of ``modules`` that code in ``sources`` uses without
+    defining them, with the objects those use in turn, in module source order. This is what a
+    ``given: [module.*]`` cell receives, so a reference that starts using a new helper keeps
+    working without editing the exercise."""
+    trees = [ast.parse(src) for src in sources]
+    bound = set().union(*(_bound_names(t) for t in trees))
+    wanted = set().union(*(_loaded_names(t) for t in trees)) - bound
+    defined = {m: _module_definitions(m) for m in modules}
+    chosen: dict[str, str] = {}
+    while True:
+        new = {name: m for m, names in defined.items() for name in names
+               if name in wanted and name not in chosen}
+        if not new:
+            break
+        chosen.update(new)
+        for name, m in new.items():
+            wanted |= _loaded_names(ast.parse(object_source(f"{m}.{name}"))) - bound
+    return [f"{m}.{name}" for m in modules for name in defined[m] if name in chosen]
+
+
 # -- helper modules ---------------------------------------------------------------------------
 
 def helper_module_source(filename: str, names: list[str]) -> str:
@@ -389,6 +447,7 @@ def assemble(assignment: Assignment) -> Assembled:
     ex = read_exercise(name)
     course = ex.metadata.get("course", {}) or {}
     cells, regions, seen_parts = [], [], []
+    pending_given = []  # (cell index, modules, where) of ``module.*`` entries to resolve
     counters: dict[str, int] = {}
 
     def new_id(kind: str) -> str:
@@ -413,8 +472,13 @@ def assemble(assignment: Assignment) -> Assembled:
             nb_meta = _nbgrader_meta(solution=True, grade_id=grade_id)
             out = nbformat.v4.new_code_cell(report.filled.rstrip("\n"), id=grade_id)
         elif "given" in meta:
-            text = "\n\n\n".join(object_source(n).strip("\n") for n in _names(meta["given"]))
+            names = _names(meta["given"])
+            wildcard = [n for n in names if n.endswith(".*")]
+            text = "\n\n\n".join(object_source(n).strip("\n") for n in names
+                                  if not n.endswith(".*"))
             grade_id = new_id("given")
+            if wildcard:
+                pending_given.append((len(cells), [n[:-2] for n in wildcard], where))
             nb_meta = _nbgrader_meta(locked=True, grade_id=grade_id)
             out = nbformat.v4.new_code_cell(text, id=grade_id)
         elif "part" in meta:
@@ -442,6 +506,12 @@ def assemble(assignment: Assignment) -> Assembled:
     if seen_parts != expected:
         raise AssemblyError(f"{name}: test cells for parts {seen_parts}, but the assignment "
                             f"spec lists {expected} (same ids, same order)")
+    for index, modules, where in pending_given:
+        needed = needed_helpers([c.source for c in cells if c.cell_type == "code"], modules)
+        if not needed and not cells[index].source.strip():
+            raise AssemblyError(f"{where}: the notebook needs nothing from {modules}")
+        extra = "\n\n\n".join(object_source(n).strip("\n") for n in needed)
+        cells[index].source = "\n\n\n".join(t for t in (cells[index].source, extra) if t)
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata = {
         "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
