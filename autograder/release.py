@@ -9,6 +9,7 @@ Writes a standard nbgrader course folder (default ``_build/course``):
 * ``release/<name>/``: what students get, produced by nbgrader's own ``generate_assignment``
   (solutions replaced by ``raise NotImplementedError()``, hidden tests removed, cells locked,
   checksums recorded in the gradebook);
+* ``downloads/<name>.zip``: each release folder zipped, for the book's download links;
 * ``solution/<name>/``: the same notebooks with the solutions filled in and the hidden tests
   removed, plus the helper files. Handed in as a submission, a solution notebook scores
   full marks; it runs standalone in Jupyter.
@@ -101,6 +102,23 @@ def build_course(course_dir: Path = DEFAULT_OUT, names: list[str] | None = None)
     return course_dir
 
 
+def write_downloads(course_dir: Path, names: list[str] | None = None) -> list[Path]:
+    """Zip each ``release/<name>/`` folder (notebook plus helper files, exactly what students
+    get) into ``downloads/<name>.zip``, the archives the book links for download."""
+    course_dir = Path(course_dir)
+    downloads = course_dir / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in names or ASSIGNMENTS:
+        folder = course_dir / "release" / name
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder} does not exist: run the release first")
+        archive = shutil.make_archive(str(downloads / name), "zip", root_dir=folder.parent,
+                                      base_dir=name)
+        written.append(Path(archive))
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m autograder release",
@@ -112,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="only this assignment (repeatable; default all)")
     args = parser.parse_args(argv)
     out = build_course(args.out, args.assignment)
+    write_downloads(out, args.assignment)
     for name in args.assignment or ASSIGNMENTS:
         print(f"{name}: {out / 'release' / name}  (solutions: {out / 'solution' / name})")
     return 0

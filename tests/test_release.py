@@ -186,6 +186,18 @@ def test_main_builds_one_assignment(tmp_path, capsys):
     assert "release/dropout" in capsys.readouterr().out
 
 
+def test_main_zips_exactly_the_release_folder(tmp_path):
+    """`release` writes downloads/<name>.zip holding the release folder's files, nothing else."""
+    import zipfile
+
+    main(["--out", str(tmp_path), "--assignment", "dropout"])
+    with zipfile.ZipFile(tmp_path / "downloads" / "dropout.zip") as archive:
+        zipped = {n for n in archive.namelist() if not n.endswith("/")}
+    released = {p.relative_to(tmp_path / "release").as_posix()
+                for p in (tmp_path / "release" / "dropout").rglob("*") if p.is_file()}
+    assert zipped == released and "dropout/dropout.ipynb" in zipped
+
+
 def test_main_rejects_an_unknown_assignment(tmp_path):
     """An unknown assignment name is a usage error naming the choices."""
     with pytest.raises(SystemExit):
