@@ -38,6 +38,7 @@ import os
 import re
 import sys
 import time
+import warnings
 
 from . import sandbox
 from .sandbox import GIB, MIB, Limits
@@ -199,6 +200,7 @@ def _logger(path: str) -> logging.Logger:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's add_submission
     if not os.path.isdir(args.submissions):
         print(f"grade: submissions folder {args.submissions!r} does not exist", file=sys.stderr)
         return 2

@@ -6,7 +6,8 @@ which):
 * **cgroup** (root, cgroup v1 or v2 with memory+pids): one group per kernel with a memory
   limit for the whole notebook (all its processes together) and a process limit; at the end
   every process in it is killed and the group removed.
-* **rlimits** (always, via ``prlimit``): address space per process (= the memory limit), number
+* **rlimits** (always, via ``prlimit``): address space per process (= the memory limit without
+  a cgroup, a loose guard with one), number
   of processes of the sandbox user, file size, open files, no core dumps.
 * **separate user** (root): the kernel runs as an otherwise unused uid (one per worker slot), so
   it cannot signal or write anything of the grader's, and the process limit counts only it.
@@ -324,7 +325,10 @@ def kernel_argv(isolation: Isolation, limits: Limits, *, slot: int, run_dir: str
     argv: list[str] = []
     argv += cgroup.join_command()
     if shutil.which("prlimit"):
-        argv += ["prlimit", f"--as={limits.memory}", f"--fsize={limits.file_size}",
+        # with a cgroup the memory limit holds for the notebook as a whole; address space is
+        # then only a guard (libraries such as torch reserve much more than they use)
+        address_space = limits.memory + (8 * GIB if cgroup.dirs else 0)
+        argv += ["prlimit", f"--as={address_space}", f"--fsize={limits.file_size}",
                  f"--nofile={limits.open_files}", "--core=0"]
         if isolation.separate_user:
             argv.append(f"--nproc={limits.processes}")
