@@ -262,7 +262,7 @@ def main(argv: list[str]) -> int:
             with contextlib.suppress(OSError, ValueError):
                 with open(job["state_file"]) as f:
                     prev = json.load(f)
-        if prev and prev.get("key") == job["key"]:
+        if prev and prev.get("key") == job["key"] and not prev.get("retry"):
             results[(job["student"], job["assignment"])] = prev
         else:
             todo.append(job)

@@ -33,6 +33,7 @@ from .verdicts import PartResult, judge
 MAX_NOTEBOOK_BYTES = 32 * 2**20
 HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_grading_harness.py")
 
+RETRY_PREFIX = "[grader] "  # marks failures of the grader itself: graded again on a rerun
 _SLOT = 0
 _PRIVATE_MOUNTS = False
 
@@ -115,6 +116,7 @@ def grade_job(job: dict) -> dict:
         result = _grade(job)
     except Exception as exc:  # the grader's own failure still yields a row
         result = zero_result(job, f"internal grader error: {type(exc).__name__}: {exc}")
+        result["retry"] = True
     atomic_write(job["state_file"], json.dumps(result, indent=1, sort_keys=True))
     return result
 
@@ -177,13 +179,16 @@ def _grade(job: dict) -> dict:
                                                      "no test cell for this part")
                for p in assignment.parts]
     score = float(sum(r.score for r in ordered))
+    retry = reason.startswith(RETRY_PREFIX)
+    reason = reason.removeprefix(RETRY_PREFIX)
     reasons = ([reason] if reason else []) + notes
     nb_path = job["state_file"][:-len(".json")] + ".ipynb"
     atomic_write(nb_path, nbformat.writes(rebuilt.notebook))
     return {"student": job["student"], "assignment": job["assignment"], "key": job["key"],
             "timestamp": job.get("timestamp"), "max_score": assignment.max_score,
             "score": score, "reason": "; ".join(reasons),
-            "parts": [r.to_dict() for r in ordered], "autograded": os.path.basename(nb_path)}
+            "parts": [r.to_dict() for r in ordered], "autograded": os.path.basename(nb_path),
+            "retry": retry}
 
 
 def _execute(job, nb, parts, cases, expected, limits, isolation, run_dir, cases_dir, helpers):
@@ -197,7 +202,7 @@ def _execute(job, nb, parts, cases, expected, limits, isolation, run_dir, cases_
                                  cases_dir=cases_dir, helper_files=helpers, cgroup_name=name)
         kernel.__enter__()
     except KernelDied as exc:
-        return results, str(exc)
+        return results, RETRY_PREFIX + str(exc)
     try:
         count = 0
         for cell in nb.cells:
