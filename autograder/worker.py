@@ -167,8 +167,14 @@ def _grade(job: dict) -> dict:
             with open(path, "wb") as f:
                 f.write(encode_cases(cases[part.id]))
             os.chmod(path, 0o644)
-        helpers = dict(job.get("helpers", {}))
-        helpers["_grading_harness.py"] = HARNESS
+        # copies, so that not even the host paths of the course or project show inside
+        files_dir = os.path.join(base, "files")
+        os.makedirs(files_dir)
+        helpers = {}
+        for name, src in [*job.get("helpers", {}).items(), ("_grading_harness.py", HARNESS)]:
+            helpers[name] = os.path.join(files_dir, name)
+            shutil.copyfile(src, helpers[name])
+            os.chmod(helpers[name], 0o644)
         part_results, reason = _execute(job, rebuilt.notebook, parts, cases, expected, limits,
                                         isolation, run_dir, cases_dir, helpers)
     finally:
