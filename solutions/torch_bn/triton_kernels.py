@@ -1,0 +1,519 @@
+"""Fused Triton kernels for training-mode batch normalization (forward and backward).
+
+Same conventions as :mod:`solutions.torch_bn.reference` (biased variance for normalization,
+unbiased variance into ``running_var``, PyTorch's momentum direction, eps = 1e-5 by default).
+
+Data layout
+-----------
+Every input is seen as a 3-D strided array ``(A, C, B)`` whose channel axis is C and whose
+statistics are reduced over A and B, without copying:
+
+* NCHW-contiguous ``(N, C, *S)``: ``A = N``, ``B = prod(S)`` (stride 1), channel stride ``B``;
+* channels_last ``(N, H, W, C)`` in memory, and ``(N, C)`` matrices: ``A = N * prod(S)``,
+  ``B = 1``, channel stride 1.
+
+Any other layout (a transposed or sliced view, an expanded tensor) is first copied to
+NCHW-contiguous. A program owns ``BLOCK_C`` channels and a
+slice of ``a_per_split`` rows of A; it walks its slice in tiles ``[BLOCK_A, BLOCK_B, BLOCK_C]``
+(``BLOCK_C = 1`` for NCHW, ``BLOCK_B = 1`` for channels_last, so the contiguous axis is the
+tile's vector axis).
+
+Kernels
+-------
+Forward: each program reduces its slice to a partial (count, mean, M2) with Chan's merge of
+per-tile two-pass statistics (never E[x^2] - E[x]^2). With one split per channel block
+(``split == 1``: enough channels to fill the GPU) the same program finalizes the statistics,
+updates the running buffers and normalizes its channels (one launch, x read twice). Otherwise
+a finalize kernel merges the partials of each channel (Chan again) and a third kernel applies
+``y = x * scale + shift``.
+
+Backward: each program reduces ``sum(dy)`` and ``sum(dy * (x - mean))`` over its slice
+(per-lane accumulators, summed once at the end); the finalize step gives dgamma, dbeta and the
+per-channel coefficients of ``dx = k1 * dy + k2 * (x - mean) + k3``, the closed form
+``gamma * invstd / m * (m * dy - sum(dy) - x_hat * sum(dy * x_hat))`` rearranged; the last
+kernel (or the same program, when ``split == 1``) writes dx.
+
+Accumulation is in float32 for float16/bfloat16/float32 input and float64 for float64 input.
+Block sizes come from a fixed heuristic (:func:`launch_config`), never ``@triton.autotune``,
+so that the kernels also run under ``TRITON_INTERPRET=1`` on the CPU, where the tests run them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import triton
+import triton.language as tl
+
+__all__ = ["LaunchConfig", "launch_config", "layout_of", "forward", "backward",
+           "TritonBatchNormFunction", "SUPPORTED_DTYPES"]
+
+SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+# ----------------------------------------------------------------------------- device helpers
+
+@triton.jit
+def _tile(a0, a_stop, b0, B, c0, C, sA, sB, sC,
+          BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_C: tl.constexpr):
+    """Offsets and mask of the tile whose corner is (a0, b0, c0)."""
+    a = a0 + tl.arange(0, BLOCK_A)
+    b = b0 + tl.arange(0, BLOCK_B)
+    c = c0 + tl.arange(0, BLOCK_C)
+    offs = a[:, None, None] * sA + b[None, :, None] * sB + c[None, None, :] * sC
+    mask = (a[:, None, None] < a_stop) & (b[None, :, None] < B) & (c[None, None, :] < C)
+    return offs, mask
+
+
+@triton.jit
+def _sum_ab(t):
+    """Reduce a [BLOCK_A, BLOCK_B, BLOCK_C] tile to [BLOCK_C]."""
+    return tl.sum(tl.sum(t, axis=0), axis=0)
+
+
+@triton.jit
+def _chan_merge(n_a, mean_a, m2_a, n_b, mean_b, m2_b):
+    """Chan et al.: merge (count, mean, M2) of two disjoint sets of values."""
+    n = n_a + n_b
+    n_safe = tl.where(n > 0, n, 1.0)
+    delta = mean_b - mean_a
+    mean = mean_a + delta * (n_b / n_safe)
+    m2 = m2_a + m2_b + delta * delta * (n_a * n_b / n_safe)
+    return n, mean, m2
+
+
+@triton.jit
+def _slice_stats(x_ptr, a_start, a_stop, B, c0, C, sA, sB, sC, ACC: tl.constexpr,
+                 BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_C: tl.constexpr):
+    """(count, mean, M2) per channel of rows [a_start, a_stop): two-pass per tile, Chan across."""
+    count = tl.zeros([BLOCK_C], ACC)
+    mean = tl.zeros([BLOCK_C], ACC)
+    m2 = tl.zeros([BLOCK_C], ACC)
+    for a0 in range(a_start, a_stop, BLOCK_A):
+        for b0 in range(0, B, BLOCK_B):
+            offs, mask = _tile(a0, a_stop, b0, B, c0, C, sA, sB, sC, BLOCK_A, BLOCK_B, BLOCK_C)
+            x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
+            n_t = (tl.minimum(a_stop - a0, BLOCK_A) * tl.minimum(B - b0, BLOCK_B)).to(ACC)
+            mean_t = _sum_ab(x) / n_t
+            d = tl.where(mask, x - mean_t[None, None, :], 0.0)
+            count, mean, m2 = _chan_merge(count, mean, m2, n_t, mean_t, _sum_ab(d * d))
+    return count, mean, m2
+
+
+@triton.jit
+def _finalize_forward(c, cmask, count, mean, m2, w_ptr, b_ptr, rmean_ptr, rvar_ptr,
+                      mean_ptr, invstd_ptr, momentum, eps, HAS_WEIGHT: tl.constexpr,
+                      HAS_BIAS: tl.constexpr, HAS_RMEAN: tl.constexpr, HAS_RVAR: tl.constexpr,
+                      ACC: tl.constexpr):
+    """Store mean and invstd, update the running buffers; return the per-channel scale, shift."""
+    var = m2 / tl.maximum(count, 1.0)  # count >= 2 on real channels; the max guards padding
+    if ACC == tl.float64:
+        invstd = 1.0 / tl.sqrt(var + eps)
+    else:
+        invstd = 1.0 / tl.sqrt_rn(var + eps)  # IEEE-rounded, not the approximate sqrt
+    tl.store(mean_ptr + c, mean, mask=cmask)
+    tl.store(invstd_ptr + c, invstd, mask=cmask)
+    if HAS_RMEAN:
+        rm = tl.load(rmean_ptr + c, mask=cmask, other=0.0).to(ACC)
+        rm = (1.0 - momentum) * rm + momentum * mean
+        tl.store(rmean_ptr + c, rm.to(rmean_ptr.dtype.element_ty), mask=cmask)
+    if HAS_RVAR:
+        rv = tl.load(rvar_ptr + c, mask=cmask, other=0.0).to(ACC)
+        rv = (1.0 - momentum) * rv + momentum * (m2 / tl.maximum(count - 1.0, 1.0))
+        tl.store(rvar_ptr + c, rv.to(rvar_ptr.dtype.element_ty), mask=cmask)
+    scale = invstd
+    if HAS_WEIGHT:
+        scale = scale * tl.load(w_ptr + c, mask=cmask, other=0.0).to(ACC)
+    shift = -mean * scale
+    if HAS_BIAS:
+        shift = shift + tl.load(b_ptr + c, mask=cmask, other=0.0).to(ACC)
+    return scale, shift
+
+
+@triton.jit
+def _apply_affine(x_ptr, y_ptr, scale, shift, a_start, a_stop, B, c0, C, sA, sB, sC,
+                  ACC: tl.constexpr, BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr,
+                  BLOCK_C: tl.constexpr):
+    """y = x * scale[c] + shift[c] over rows [a_start, a_stop)."""
+    for a0 in range(a_start, a_stop, BLOCK_A):
+        for b0 in range(0, B, BLOCK_B):
+            offs, mask = _tile(a0, a_stop, b0, B, c0, C, sA, sB, sC, BLOCK_A, BLOCK_B, BLOCK_C)
+            x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
+            y = x * scale[None, None, :] + shift[None, None, :]
+            tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _finalize_backward(c, cmask, m, sum_dy, sum_dy_xmu, invstd, w_ptr, dw_ptr, db_ptr,
+                       HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, ACC: tl.constexpr):
+    """Store dgamma, dbeta; return k1, k2, k3 of dx = k1 * dy + k2 * (x - mean) + k3."""
+    sum_dy_xhat = sum_dy_xmu * invstd
+    k1 = invstd
+    if HAS_WEIGHT:
+        k1 = k1 * tl.load(w_ptr + c, mask=cmask, other=0.0).to(ACC)
+        tl.store(dw_ptr + c, sum_dy_xhat, mask=cmask)
+    if HAS_BIAS:
+        tl.store(db_ptr + c, sum_dy, mask=cmask)
+    k2 = -k1 * invstd * sum_dy_xhat / m
+    k3 = -k1 * sum_dy / m
+    return k1, k2, k3
+
+
+@triton.jit
+def _apply_dx(x_ptr, dy_ptr, dx_ptr, mean, k1, k2, k3, a_start, a_stop, B, c0, C, sA, sB, sC,
+              ACC: tl.constexpr, BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr,
+              BLOCK_C: tl.constexpr):
+    """dx = k1[c] * dy + k2[c] * (x - mean[c]) + k3[c] over rows [a_start, a_stop)."""
+    for a0 in range(a_start, a_stop, BLOCK_A):
+        for b0 in range(0, B, BLOCK_B):
+            offs, mask = _tile(a0, a_stop, b0, B, c0, C, sA, sB, sC, BLOCK_A, BLOCK_B, BLOCK_C)
+            x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
+            dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(ACC)
+            dx = (k1[None, None, :] * dy + k2[None, None, :] * (x - mean[None, None, :])
+                  + k3[None, None, :])
+            tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+
+
+# ----------------------------------------------------------------------------- kernels
+
+@triton.jit
+def _forward_reduce_kernel(
+        x_ptr, y_ptr, w_ptr, b_ptr, rmean_ptr, rvar_ptr, mean_ptr, invstd_ptr,
+        pn_ptr, pmean_ptr, pm2_ptr, A, B, C, sA, sB, sC, a_per_split, momentum, eps,
+        HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_RMEAN: tl.constexpr,
+        HAS_RVAR: tl.constexpr, FUSED: tl.constexpr, ACC: tl.constexpr,
+        BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_C: tl.constexpr):
+    pid_c = tl.program_id(0)
+    pid_s = tl.program_id(1)
+    c0 = pid_c * BLOCK_C
+    a_start = pid_s * a_per_split
+    a_stop = tl.minimum(A, a_start + a_per_split)
+    count, mean, m2 = _slice_stats(x_ptr, a_start, a_stop, B, c0, C, sA, sB, sC, ACC,
+                                   BLOCK_A, BLOCK_B, BLOCK_C)
+    c = c0 + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    if FUSED:
+        scale, shift = _finalize_forward(c, cmask, count, mean, m2, w_ptr, b_ptr, rmean_ptr,
+                                         rvar_ptr, mean_ptr, invstd_ptr, momentum, eps,
+                                         HAS_WEIGHT, HAS_BIAS, HAS_RMEAN, HAS_RVAR, ACC)
+        _apply_affine(x_ptr, y_ptr, scale, shift, a_start, a_stop, B, c0, C, sA, sB, sC, ACC,
+                      BLOCK_A, BLOCK_B, BLOCK_C)
+    else:
+        tl.store(pn_ptr + pid_s * C + c, count, mask=cmask)
+        tl.store(pmean_ptr + pid_s * C + c, mean, mask=cmask)
+        tl.store(pm2_ptr + pid_s * C + c, m2, mask=cmask)
+
+
+@triton.jit
+def _forward_finalize_kernel(
+        pn_ptr, pmean_ptr, pm2_ptr, split, C, w_ptr, b_ptr, rmean_ptr, rvar_ptr, mean_ptr,
+        invstd_ptr, scale_ptr, shift_ptr, momentum, eps,
+        HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_RMEAN: tl.constexpr,
+        HAS_RVAR: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
+    c = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    cmask = c < C
+    count = tl.zeros([BLOCK], ACC)
+    mean = tl.zeros([BLOCK], ACC)
+    m2 = tl.zeros([BLOCK], ACC)
+    for s in range(0, split):
+        n_b = tl.load(pn_ptr + s * C + c, mask=cmask, other=0.0)
+        mean_b = tl.load(pmean_ptr + s * C + c, mask=cmask, other=0.0)
+        m2_b = tl.load(pm2_ptr + s * C + c, mask=cmask, other=0.0)
+        count, mean, m2 = _chan_merge(count, mean, m2, n_b, mean_b, m2_b)
+    scale, shift = _finalize_forward(c, cmask, count, mean, m2, w_ptr, b_ptr, rmean_ptr,
+                                     rvar_ptr, mean_ptr, invstd_ptr, momentum, eps,
+                                     HAS_WEIGHT, HAS_BIAS, HAS_RMEAN, HAS_RVAR, ACC)
+    tl.store(scale_ptr + c, scale, mask=cmask)
+    tl.store(shift_ptr + c, shift, mask=cmask)
+
+
+@triton.jit
+def _forward_apply_kernel(
+        x_ptr, y_ptr, scale_ptr, shift_ptr, A, B, C, sA, sB, sC, a_per_split,
+        ACC: tl.constexpr, BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_C: tl.constexpr):
+    c0 = tl.program_id(0) * BLOCK_C
+    a_start = tl.program_id(1) * a_per_split
+    a_stop = tl.minimum(A, a_start + a_per_split)
+    c = c0 + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    scale = tl.load(scale_ptr + c, mask=cmask, other=0.0)
+    shift = tl.load(shift_ptr + c, mask=cmask, other=0.0)
+    _apply_affine(x_ptr, y_ptr, scale, shift, a_start, a_stop, B, c0, C, sA, sB, sC, ACC,
+                  BLOCK_A, BLOCK_B, BLOCK_C)
+
+
+@triton.jit
+def _backward_reduce_kernel(
+        x_ptr, dy_ptr, dx_ptr, mean_ptr, invstd_ptr, w_ptr, dw_ptr, db_ptr, psdy_ptr,
+        psdyx_ptr, A, B, C, sA, sB, sC, a_per_split, m,
+        HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, FUSED: tl.constexpr,
+        ACC: tl.constexpr, BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_C: tl.constexpr):
+    pid_c = tl.program_id(0)
+    pid_s = tl.program_id(1)
+    c0 = pid_c * BLOCK_C
+    a_start = pid_s * a_per_split
+    a_stop = tl.minimum(A, a_start + a_per_split)
+    c = c0 + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    mean = tl.load(mean_ptr + c, mask=cmask, other=0.0)
+    acc_dy = tl.zeros([BLOCK_A, BLOCK_B, BLOCK_C], ACC)
+    acc_dyx = tl.zeros([BLOCK_A, BLOCK_B, BLOCK_C], ACC)
+    for a0 in range(a_start, a_stop, BLOCK_A):
+        for b0 in range(0, B, BLOCK_B):
+            offs, mask = _tile(a0, a_stop, b0, B, c0, C, sA, sB, sC, BLOCK_A, BLOCK_B, BLOCK_C)
+            x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
+            dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(ACC)
+            acc_dy += dy
+            acc_dyx += dy * (x - mean[None, None, :])
+    sum_dy = _sum_ab(acc_dy)
+    sum_dyx = _sum_ab(acc_dyx)
+    if FUSED:
+        invstd = tl.load(invstd_ptr + c, mask=cmask, other=0.0)
+        k1, k2, k3 = _finalize_backward(c, cmask, m, sum_dy, sum_dyx, invstd, w_ptr, dw_ptr,
+                                        db_ptr, HAS_WEIGHT, HAS_BIAS, ACC)
+        _apply_dx(x_ptr, dy_ptr, dx_ptr, mean, k1, k2, k3, a_start, a_stop, B, c0, C, sA, sB,
+                  sC, ACC, BLOCK_A, BLOCK_B, BLOCK_C)
+    else:
+        tl.store(psdy_ptr + pid_s * C + c, sum_dy, mask=cmask)
+        tl.store(psdyx_ptr + pid_s * C + c, sum_dyx, mask=cmask)
+
+
+@triton.jit
+def _backward_finalize_kernel(
+        psdy_ptr, psdyx_ptr, split, C, m, invstd_ptr, w_ptr, dw_ptr, db_ptr, k_ptr,
+        HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, ACC: tl.constexpr,
+        BLOCK: tl.constexpr):
+    c = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    cmask = c < C
+    sum_dy = tl.zeros([BLOCK], ACC)
+    sum_dyx = tl.zeros([BLOCK], ACC)
+    for s in range(0, split):
+        sum_dy += tl.load(psdy_ptr + s * C + c, mask=cmask, other=0.0)
+        sum_dyx += tl.load(psdyx_ptr + s * C + c, mask=cmask, other=0.0)
+    invstd = tl.load(invstd_ptr + c, mask=cmask, other=0.0)
+    k1, k2, k3 = _finalize_backward(c, cmask, m, sum_dy, sum_dyx, invstd, w_ptr, dw_ptr, db_ptr,
+                                    HAS_WEIGHT, HAS_BIAS, ACC)
+    tl.store(k_ptr + c, k1, mask=cmask)
+    tl.store(k_ptr + C + c, k2, mask=cmask)
+    tl.store(k_ptr + 2 * C + c, k3, mask=cmask)
+
+
+@triton.jit
+def _backward_dx_kernel(
+        x_ptr, dy_ptr, dx_ptr, mean_ptr, k_ptr, A, B, C, sA, sB, sC, a_per_split,
+        ACC: tl.constexpr, BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_C: tl.constexpr):
+    c0 = tl.program_id(0) * BLOCK_C
+    a_start = tl.program_id(1) * a_per_split
+    a_stop = tl.minimum(A, a_start + a_per_split)
+    c = c0 + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    mean = tl.load(mean_ptr + c, mask=cmask, other=0.0)
+    k1 = tl.load(k_ptr + c, mask=cmask, other=0.0)
+    k2 = tl.load(k_ptr + C + c, mask=cmask, other=0.0)
+    k3 = tl.load(k_ptr + 2 * C + c, mask=cmask, other=0.0)
+    _apply_dx(x_ptr, dy_ptr, dx_ptr, mean, k1, k2, k3, a_start, a_stop, B, c0, C, sA, sB, sC,
+              ACC, BLOCK_A, BLOCK_B, BLOCK_C)
+
+
+# ----------------------------------------------------------------------------- host side
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    """Tile sizes (powers of two) and the number of row slices per channel block."""
+
+    block_a: int
+    block_b: int
+    block_c: int
+    split: int
+    num_warps: int = 4
+
+    def __post_init__(self):
+        for name in ("block_a", "block_b", "block_c"):
+            v = getattr(self, name)
+            if v < 1 or v & (v - 1):
+                raise ValueError(f"{name} must be a power of two, got {v}")
+        if self.split < 1:
+            raise ValueError(f"split must be >= 1, got {self.split}")
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The (A, C, B) view of a tensor: sizes and element strides (of A, B, C, in that order)."""
+
+    A: int
+    C: int
+    B: int
+    strides: tuple[int, int, int]
+    memory_format: torch.memory_format
+
+
+def layout_of(x: torch.Tensor) -> _Layout | None:
+    """The (A, C, B) view of x without copying, or None when x needs a copy first."""
+    N, C = x.shape[0], x.shape[1]
+    S = math.prod(x.shape[2:])
+    if x.is_contiguous():
+        return _Layout(N, C, S, (C * S, 1, S), torch.contiguous_format)
+    cl = {4: torch.channels_last, 5: torch.channels_last_3d}.get(x.dim())
+    if cl is not None and x.is_contiguous(memory_format=cl):
+        return _Layout(N * S, C, 1, (C, 1, 1), cl)
+    return None
+
+
+def _pow2_at_most(n: int, cap: int) -> int:
+    return min(cap, triton.next_power_of_2(max(1, n)))
+
+
+def _target_programs(device: torch.device) -> int:
+    if device.type == "cuda":
+        return 4 * torch.cuda.get_device_properties(device).multi_processor_count
+    return 4
+
+
+def launch_config(lay: _Layout, device: torch.device, tile: int = 4096) -> LaunchConfig:
+    """Heuristic launch configuration: tiles of about ``tile`` elements along the contiguous
+    axis, and enough row slices that about 4 programs per SM are in flight."""
+    if lay.B > 1:   # NCHW: one channel per program, vectors along the spatial axis
+        block_c, block_b = 1, _pow2_at_most(lay.B, 1024)
+    else:           # channels last / (N, C): vectors along the channel axis
+        block_c, block_b = _pow2_at_most(lay.C, 64), 1
+    block_a = _pow2_at_most(lay.A, max(1, tile // (block_b * block_c)))
+    n_cblocks = triton.cdiv(lay.C, block_c)
+    a_blocks = triton.cdiv(lay.A, block_a)
+    split = min(a_blocks, max(1, triton.cdiv(_target_programs(device), n_cblocks)))
+    warps = 8 if block_a * block_b * block_c >= 2048 else 4
+    return LaunchConfig(block_a, block_b, block_c, split, warps)
+
+
+def _grid_rows(lay: _Layout, cfg: LaunchConfig) -> tuple[int, int]:
+    """(rows per slice, number of slices); every slice is non-empty."""
+    a_blocks = triton.cdiv(lay.A, cfg.block_a)
+    a_per = triton.cdiv(a_blocks, cfg.split) * cfg.block_a
+    return a_per, triton.cdiv(lay.A, a_per)
+
+
+def _acc(dtype: torch.dtype):
+    return (tl.float64, torch.float64) if dtype == torch.float64 else (tl.float32, torch.float32)
+
+
+def _prepare(x: torch.Tensor) -> tuple[torch.Tensor, _Layout]:
+    if x.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"Triton batch norm supports {SUPPORTED_DTYPES}, got {x.dtype}")
+    lay = layout_of(x)
+    if lay is None:
+        x = x.contiguous()
+        lay = layout_of(x)
+    return x, lay
+
+
+def _like(t: torch.Tensor, lay: _Layout) -> torch.Tensor:
+    """t in the memory format of the layout (so that lay.strides address it)."""
+    return t.contiguous(memory_format=lay.memory_format)
+
+
+def _placeholder(device, dtype):
+    """A one-element tensor for pointer arguments a kernel never touches (its HAS_* flag is
+    off). Never an alias of a real argument: the interpreter copies every tensor argument to
+    host memory and back, and the copy-back of an alias would undo the kernel's stores."""
+    return torch.empty(1, dtype=dtype, device=device)
+
+
+def forward(x, weight, bias, running_mean, running_var, momentum, eps, config=None):
+    """Training-mode forward. Returns (y, x_used, mean, invstd); x_used is x itself unless a
+    copy to NCHW-contiguous was needed. Updates the running buffers in place."""
+    x, lay = _prepare(x)
+    acc_tl, acc_torch = _acc(x.dtype)
+    cfg = config or launch_config(lay, x.device)
+    a_per, split = _grid_rows(lay, cfg)
+    y = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=lay.memory_format)
+    mean = torch.empty(lay.C, dtype=acc_torch, device=x.device)
+    invstd = torch.empty_like(mean)
+    dummy = _placeholder(x.device, acc_torch)
+    flags = dict(HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None,
+                 HAS_RMEAN=running_mean is not None, HAS_RVAR=running_var is not None)
+    w, b = (weight if weight is not None else dummy), (bias if bias is not None else dummy)
+    rm = running_mean if running_mean is not None else dummy
+    rv = running_var if running_var is not None else dummy
+    grid = (triton.cdiv(lay.C, cfg.block_c), split)
+    blocks = dict(BLOCK_A=cfg.block_a, BLOCK_B=cfg.block_b, BLOCK_C=cfg.block_c)
+    fused = split == 1
+    if fused:
+        parts = (dummy, dummy, dummy)
+    else:
+        parts = tuple(torch.empty(split, lay.C, dtype=acc_torch, device=x.device)
+                      for _ in range(3))
+    _forward_reduce_kernel[grid](
+        x, y, w, b, rm, rv, mean, invstd, *parts, lay.A, lay.B, lay.C, *lay.strides, a_per,
+        float(momentum), float(eps), FUSED=fused, ACC=acc_tl, num_warps=cfg.num_warps,
+        **flags, **blocks)
+    if not fused:
+        scale, shift = torch.empty_like(mean), torch.empty_like(mean)
+        fin_block = _pow2_at_most(lay.C, 256)
+        _forward_finalize_kernel[(triton.cdiv(lay.C, fin_block),)](
+            *parts, split, lay.C, w, b, rm, rv, mean, invstd, scale, shift, float(momentum),
+            float(eps), ACC=acc_tl, BLOCK=fin_block, **flags)
+        _forward_apply_kernel[grid](
+            x, y, scale, shift, lay.A, lay.B, lay.C, *lay.strides, a_per, ACC=acc_tl,
+            num_warps=cfg.num_warps, **blocks)
+    return y, x, mean, invstd
+
+
+def backward(dy, x, weight, has_bias, mean, invstd, config=None):
+    """Closed-form backward for the forward above. Returns (dx, dweight, dbias) in float32
+    (float64 for float64 input) for dweight/dbias, dx in x's dtype and layout."""
+    lay = layout_of(x)
+    dy = _like(dy.to(x.dtype), lay)
+    acc_tl, acc_torch = _acc(x.dtype)
+    cfg = config or launch_config(lay, x.device)
+    a_per, split = _grid_rows(lay, cfg)
+    m = lay.A * lay.B
+    dx = torch.empty(x.shape, dtype=x.dtype, device=x.device,
+                     memory_format=lay.memory_format)
+    dw = torch.empty(lay.C, dtype=acc_torch, device=x.device) if weight is not None else None
+    db = torch.empty(lay.C, dtype=acc_torch, device=x.device) if has_bias else None
+    dummy = _placeholder(x.device, acc_torch)
+    flags = dict(HAS_WEIGHT=weight is not None, HAS_BIAS=has_bias)
+    w = weight if weight is not None else dummy
+    dw_, db_ = (dw if dw is not None else dummy), (db if db is not None else dummy)
+    grid = (triton.cdiv(lay.C, cfg.block_c), split)
+    blocks = dict(BLOCK_A=cfg.block_a, BLOCK_B=cfg.block_b, BLOCK_C=cfg.block_c)
+    fused = split == 1
+    parts = (dummy, dummy) if fused else tuple(
+        torch.empty(split, lay.C, dtype=acc_torch, device=x.device) for _ in range(2))
+    _backward_reduce_kernel[grid](
+        x, dy, dx, mean, invstd, w, dw_, db_, *parts, lay.A, lay.B, lay.C, *lay.strides, a_per,
+        float(m), FUSED=fused, ACC=acc_tl, num_warps=cfg.num_warps, **flags, **blocks)
+    if not fused:
+        k = torch.empty(3, lay.C, dtype=acc_torch, device=x.device)
+        fin_block = _pow2_at_most(lay.C, 256)
+        _backward_finalize_kernel[(triton.cdiv(lay.C, fin_block),)](
+            *parts, split, lay.C, float(m), invstd, w, dw_, db_, k, ACC=acc_tl,
+            BLOCK=fin_block, **flags)
+        _backward_dx_kernel[grid](
+            x, dy, dx, mean, k, lay.A, lay.B, lay.C, *lay.strides, a_per, ACC=acc_tl,
+            num_warps=cfg.num_warps, **blocks)
+    return dx, dw, db
+
+
+class TritonBatchNormFunction(torch.autograd.Function):
+    """Training-mode batch normalization on the fused Triton kernels (same arguments as
+    :class:`solutions.torch_bn.reference.BatchNormFunction`)."""
+
+    @staticmethod
+    def forward(ctx, input, weight, bias, running_mean, running_var, momentum, eps):
+        y, x_used, mean, invstd = forward(input, weight, bias, running_mean, running_var,
+                                          momentum, eps)
+        ctx.save_for_backward(x_used, weight, mean, invstd)
+        ctx.bias_dtype = None if bias is None else bias.dtype
+        ctx.input_dtype = input.dtype
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output):
+        x, weight, mean, invstd = ctx.saved_tensors
+        dx, dw, db = backward(grad_output, x, weight, ctx.bias_dtype is not None, mean, invstd)
+        dweight = dw.to(weight.dtype) if ctx.needs_input_grad[1] else None
+        dbias = db.to(ctx.bias_dtype) if ctx.needs_input_grad[2] else None
+        return (dx if ctx.needs_input_grad[0] else None), dweight, dbias, None, None, None, None

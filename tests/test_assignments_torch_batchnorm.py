@@ -1,0 +1,79 @@
+"""Tests of autograder.assignments.torch_batchnorm: each part's probe,
+run against the reference in this process (a stand-in for the grader), passes its check;
+each part's check fails for mutants of the reference that break it; cases are drawn afresh
+for every grading run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autograder.assemble import assemble
+from autograder.assignments import ASSIGNMENTS
+from autograder.assignments.inprocess import hidden_failures, run_assembled
+from autograder.samples import MISTAKES, Mutation
+
+NAME = "torch-batchnorm"
+SPEC = ASSIGNMENTS[NAME]
+
+# mutant id -> (function, old text, new text), ..., and the parts whose hidden tests it breaks
+MUTANTS = {
+    "no-dweight": ((("BatchNormFunction.backward",
+                     "sum_dy_xhat.to(weight.dtype) if ctx.needs_input_grad[1] else None",
+                     "None"),), {"function-backward"}),
+    "running-var-biased": ((("BatchNormFunction.forward", "unbiased = var * (m / (m - 1))",
+                             "unbiased = var"),), {"running-stats", "module"}),
+    "eval-uses-batch-statistics": ((("batch_norm", "    if training:", "    if True:"),),
+                                   {"eval-mode", "module"}),
+    "batches-not-counted": ((("_BatchNorm.forward", "self.num_batches_tracked.add_(1)",
+                              "pass"),), {"module"}),
+    "momentum-none-ignored": ((("_BatchNorm.forward",
+                                "factor = 1.0 / float(self.num_batches_tracked)",
+                                "factor = 0.1"),), {"module"}),
+}
+for _mistake in MISTAKES:
+    if NAME in _mistake.mutations:
+        MUTANTS[_mistake.student] = (
+            tuple((m.function, m.old, m.new) for m in _mistake.mutations[NAME]),
+            set(_mistake.breaks[NAME]))
+
+
+@pytest.fixture(scope="module")
+def assembled():
+    return assemble(SPEC)
+
+
+def test_reference_passes_every_part(assembled, tmp_path):
+    """The filled source notebook runs without errors and earns every part's points."""
+    run = run_assembled(assembled, tmp_path)
+    assert run.cell_errors == {}
+    assert {pid: r.message for pid, r in run.parts.items() if not r.passed} == {}
+    assert run.score(SPEC) == SPEC.max_score
+
+
+@pytest.mark.parametrize("mutant", sorted(MUTANTS))
+def test_mutant_fails_the_parts_it_breaks(assembled, tmp_path, mutant):
+    """The hidden tests of the parts a mutant breaks fail on it."""
+    edits, broken = MUTANTS[mutant]
+    mutations = tuple(Mutation(*e) for e in edits)
+    assert broken <= hidden_failures(assembled, tmp_path, mutations)
+
+
+def test_cases_are_drawn_afresh(assembled):
+    """Different generators give different inputs for every part, and references are
+    deterministic functions of a case."""
+    for part in SPEC.parts:
+        a = part.make_cases(np.random.default_rng(1))
+        b = part.make_cases(np.random.default_rng(2))
+        assert a, part.id
+        flat = [np.asarray(v, dtype=float).ravel() for case in a for v in case.values()
+                if np.asarray(v).dtype.kind in "fciub"]
+        flat_b = [np.asarray(v, dtype=float).ravel() for case in b for v in case.values()
+                  if np.asarray(v).dtype.kind in "fciub"]
+        if flat:
+            assert any(x.shape != y.shape or not np.array_equal(x, y)
+                       for x, y in zip(flat, flat_b, strict=False)), part.id
+        r1, r2 = part.reference(a[0]), part.reference(a[0])
+        assert r1.keys() == r2.keys()
+        for key in r1:
+            np.testing.assert_array_equal(r1[key], r2[key])

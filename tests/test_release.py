@@ -1,0 +1,168 @@
+"""Tests of autograder.release: the nbgrader course it builds, release notebooks free of
+solutions and hidden tests, and notebooks that run in a plain kernel."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from autograder.assemble import assemble
+from autograder.assignments import ASSIGNMENTS
+from autograder.release import build_course, main
+
+NAMES = list(ASSIGNMENTS)
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    return build_course(tmp_path_factory.mktemp("course"))
+
+
+@pytest.fixture(scope="module")
+def regions():
+    return {name: assemble(spec).regions for name, spec in ASSIGNMENTS.items()}
+
+
+@contextlib.contextmanager
+def _plain_environment():
+    """The kernel sees no PYTHONPATH (so it cannot import solutions/) and draws no windows."""
+    saved = os.environ.get("PYTHONPATH")
+    os.environ.pop("PYTHONPATH", None)
+    os.environ["MPLBACKEND"] = "Agg"
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["PYTHONPATH"] = saved
+
+
+NO_SOLUTIONS_CELL = (
+    "import sys as _sys\n"
+    "_leaked = sorted(m for m in _sys.modules if m == 'solutions' or m.startswith('solutions.'))\n"
+    "assert not _leaked, f'the notebook imported the reference library: {_leaked}'")
+
+
+def execute(path: Path, allow_errors: bool) -> nbformat.NotebookNode:
+    """Run the notebook in a python3 kernel in its folder, with a last cell that fails if
+    anything imported ``solutions``."""
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(NO_SOLUTIONS_CELL))
+    client = NotebookClient(nb, kernel_name="python3", timeout=300, allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(path.parent)}})
+    with _plain_environment():
+        client.execute(cwd=str(path.parent))
+    return nb
+
+
+def errors(nb):
+    """(cell index, ename, evalue) of every error output."""
+    return [(i, o.ename, o.evalue) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+            for o in c.get("outputs", []) if o.output_type == "error"]
+
+
+def test_course_is_a_standard_nbgrader_course(course):
+    """The course folder has nbgrader's config, gradebook and one folder per assignment in
+    source/, release/ and solution/, each with its notebook and helper files."""
+    assert (course / "nbgrader_config.py").is_file()
+    assert (course / "gradebook.db").is_file()
+    for name in NAMES:
+        for kind in ("source", "release", "solution"):
+            assert (course / kind / name / f"{name}.ipynb").is_file(), (kind, name)
+        helpers = {p.name for p in (course / "source" / name).iterdir() if p.suffix == ".py"}
+        for kind in ("release", "solution"):
+            assert helpers <= {p.name for p in (course / kind / name).iterdir()}, (kind, name)
+
+
+def test_gradebook_knows_every_assignment_and_part(course):
+    """nbgrader's gradebook records each assignment with its graded cells and max score."""
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for name, spec in ASSIGNMENTS.items():
+            assignment = gb.find_assignment(name)
+            assert assignment.max_score == pytest.approx(spec.max_score)
+            cells = {c.name for nb in assignment.notebooks for c in nb.grade_cells}
+            assert cells == {p.id for p in spec.parts}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_release_contains_no_solution_or_hidden_tests(course, regions, name):
+    """No release file contains a solution region's text, hidden tests or the harness."""
+    folder = course / "release" / name
+    nb = nbformat.read(folder / f"{name}.ipynb", as_version=4)
+    text = "\n".join(c.source for c in nb.cells)
+    squashed = re.sub(r"\s+", " ", text)
+    for region in regions[name]:
+        assert re.sub(r"\s+", " ", region).strip() not in squashed
+    for marker in ("HIDDEN TESTS", "_grading_harness", "BEGIN SOLUTION", "END SOLUTION"):
+        assert marker not in text
+    for helper in folder.glob("*.py"):
+        helper_text = helper.read_text()
+        assert "_grading_harness" not in helper_text and "HIDDEN" not in helper_text
+        for region in regions[name]:
+            assert re.sub(r"\s+", " ", region).strip() not in re.sub(r"\s+", " ", helper_text)
+
+
+@pytest.mark.parametrize("kind", ["release", "solution"])
+def test_no_shipped_code_imports_solutions(course, kind):
+    """Nothing students or instructors run standalone imports solutions/."""
+    import ast
+    for name in NAMES:
+        folder = course / kind / name
+        sources = [c.source for c in nbformat.read(folder / f"{name}.ipynb", as_version=4).cells
+                   if c.cell_type == "code"] + [p.read_text() for p in folder.glob("*.py")]
+        for src in sources:
+            for node in ast.walk(ast.parse(src)):
+                mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                assert not any(m.split(".")[0] == "solutions" for m in mods), (kind, name)
+
+
+def test_release_detects_a_leak(course, regions):
+    """The leak check above would catch a solution region pasted into a release notebook."""
+    region = regions["batchnorm"][0]
+    squashed = re.sub(r"\s+", " ", region + "\nprint(1)")
+    assert re.sub(r"\s+", " ", region).strip() in squashed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_solution_notebook_runs_with_all_visible_tests_passing(course, name):
+    """Each solution notebook runs top to bottom in a plain python3 kernel without errors."""
+    nb = execute(course / "solution" / name / f"{name}.ipynb", allow_errors=True)
+    assert errors(nb) == []
+    passed = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert len(passed) == len(ASSIGNMENTS[name].parts)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_release_notebook_stubs_raise_not_implemented(course, name):
+    """Each release notebook runs; every error is NotImplementedError and every graded test
+    cell fails with it."""
+    nb = execute(course / "release" / name / f"{name}.ipynb", allow_errors=True)
+    errs = errors(nb)
+    assert errs and {e[1] for e in errs} == {"NotImplementedError"}, errs
+    failing = {i for i, _, _ in errs}
+    graded = [i for i, c in enumerate(nb.cells)
+              if c.metadata.get("nbgrader", {}).get("grade")]
+    assert set(graded) <= failing
+
+
+def test_main_builds_one_assignment(tmp_path, capsys):
+    """`release --out DIR --assignment NAME` builds that assignment and prints its folders."""
+    assert main(["--out", str(tmp_path), "--assignment", "dropout"]) == 0
+    assert (tmp_path / "release" / "dropout" / "dropout.ipynb").is_file()
+    assert not (tmp_path / "release" / "batchnorm").exists()
+    assert "release/dropout" in capsys.readouterr().out
+
+
+def test_main_rejects_an_unknown_assignment(tmp_path):
+    """An unknown assignment name is a usage error naming the choices."""
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path), "--assignment", "no-such"])
