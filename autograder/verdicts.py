@@ -2,7 +2,9 @@
 
 Nothing computed inside the student's kernel is believed except the recorded arrays, and those
 only after :func:`autograder.records.decode_records` has turned them into float64 copies. A part
-earns its points when every case has a record that the part's ``check`` accepts.
+earns its points when every case has a record that the part's ``check`` accepts and the visible
+tests of its cell ran without error (as in nbgrader, a failing test cell earns nothing; the
+visible tests can only take points away, never give them).
 """
 
 from __future__ import annotations
@@ -55,5 +57,8 @@ def judge(part: Part, cases: list, expected: list, payloads: list, why_missing: 
             ok, msg = False, f"could not be compared ({type(exc).__name__}: {exc})"
         if not ok:
             return fail(f"case {i + 1} of {len(cases)}: {msg}")
+    if visible_error:  # as in nbgrader, a test cell that fails earns nothing
+        return PartResult(part.id, part.title, float(part.points), 0.0,
+                          f"the hidden cases passed but the visible test failed: {visible_error}")
     return PartResult(part.id, part.title, float(part.points), float(part.points),
                       f"passed all {len(cases)} hidden cases")

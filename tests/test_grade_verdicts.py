@@ -57,3 +57,11 @@ def test_missing_records_and_case_errors_explain_themselves():
     assert "cases were run" in judge(PART, cases, expected, [_payload({}, 1)]).message
     r = judge(PART, cases, expected, [_payload({}, len(cases), {"0": "NameError: x"})])
     assert "NameError" in r.message and r.score == 0
+
+
+def test_a_failing_visible_test_costs_the_part():
+    """Correct hidden records do not earn the points when the visible test failed."""
+    cases, expected = _cases()
+    payload = _payload({f"{i}/y": e["y"] for i, e in enumerate(expected)}, len(cases))
+    r = judge(PART, cases, expected, [payload], visible_error="AssertionError: shape")
+    assert r.score == 0 and "visible test failed" in r.message

@@ -1,0 +1,49 @@
+"""The whole pipeline on the real assignments: release -> sample submissions -> grade."""
+
+import csv
+import os
+
+import pytest
+
+from tests.fixtures.run import REPO, env
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grade_samples")]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    import subprocess
+    import sys
+
+    from autograder.samples import write_samples
+    base = tmp_path_factory.mktemp("samples")
+    course, subs, out = base / "course", base / "subs", base / "out" / "grades.csv"
+    subprocess.run([sys.executable, "-m", "autograder", "release", "--out", str(course)],
+                   cwd=REPO, env=env(), check=True, capture_output=True)
+    expected = write_samples(course, subs)
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--out",
+                           str(out), "--course", str(course), "--workers", "2"],
+                          cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
+    return expected, out, proc, course
+
+
+def test_every_sample_scores_exactly_as_expected(graded):
+    """perfect scores max_score, empty 0, and each mistake loses exactly its parts."""
+    expected, out, proc, _ = graded
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out) as f:
+        rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(f)}
+    assert set(rows) == set(expected)
+    got = {k: float(r["score"]) for k, r in rows.items()}
+    assert got == pytest.approx(expected)
+    for (student, _), r in rows.items():
+        if student == "perfect":
+            assert float(r["score"]) == float(r["max_score"]) > 0
+
+
+def test_autograded_notebooks_are_in_the_course(graded):
+    """formgrader finds every autograded notebook under autograded/."""
+    expected, _, _, course = graded
+    for student, assignment in expected:
+        assert os.path.exists(course / "autograded" / student / assignment
+                              / f"{assignment}.ipynb")
