@@ -160,7 +160,10 @@ def discover(root: str, registry: dict, course: dict[str, CourseAssignment]) -> 
                 expected = os.path.basename(ca.source)
                 nbs = sorted(f for f in os.listdir(adir) if f.endswith(".ipynb")
                              and os.path.isfile(os.path.join(adir, f)))
-                if expected in nbs:
+                if os.path.islink(sdir) or os.path.islink(adir) or os.path.islink(
+                        os.path.join(adir, expected)):
+                    job["problem"] = "the submission is a symbolic link, not a file"
+                elif expected in nbs:
                     job["notebook"] = os.path.join(adir, expected)
                 elif not nbs:
                     job["problem"] = f"no notebook found (expected {expected})"

@@ -33,6 +33,7 @@ from .sandbox import Cgroup, Isolation, Limits, kernel_argv
 
 INTERRUPT_GRACE = 5.0
 START_TIMEOUT = 90.0
+PAYLOAD_BUDGET = 256 * 2**20  # record bytes (base64) kept per notebook
 
 
 @dataclass
@@ -58,6 +59,7 @@ class SandboxedKernel:
         self.run_dir, self.cases_dir, self.helper_files = run_dir, cases_dir, helper_files
         self.cgroup = Cgroup(isolation.cgroup, cgroup_name, limits)
         self.output_used = 0
+        self.payload_used = 0
         self.output_overflow = False
         self.km: KernelManager | None = None
         self.kc = None
@@ -160,7 +162,12 @@ class SandboxedKernel:
     def _keep_output(self, out: dict, result: StepResult) -> None:
         data = out.get("data") if isinstance(out, dict) else None
         if isinstance(data, dict) and MIME in data:
-            result.payloads.append(data[MIME])
+            payload = data[MIME]
+            size = len(payload.get("npz", "")) if isinstance(payload, dict) else 0
+            if self.payload_used + size > PAYLOAD_BUDGET or not isinstance(payload, dict):
+                return  # a flood of (forged) records cannot exhaust the grader's memory
+            self.payload_used += size
+            result.payloads.append(payload)
             out = nbformat.v4.new_output("display_data",
                                          data={"text/plain": "<recorded outputs>"})
             result.outputs.append(out)

@@ -288,12 +288,16 @@ class Cgroup:
 
 
 def remove_stale_cgroups(spec: str | None, prefix: str) -> None:
-    """Remove groups left by a grader that was killed (their processes are killed first)."""
+    """Remove groups ``<prefix><pid>-<n>`` left by a grader worker ``pid`` that was killed
+    (their processes are killed first); groups of live workers (other runs) are left alone."""
     if spec is None:
         return
     _, roots = spec.split(":", 1)
     for root in roots.split(","):
         for d in glob.glob(os.path.join(root, prefix + "*")):
+            owner = os.path.basename(d)[len(prefix):].split("-", 1)[0]
+            if not owner.isdigit() or os.path.exists(f"/proc/{owner}"):
+                continue
             with contextlib.suppress(OSError):
                 for pid in open(os.path.join(d, "cgroup.procs")).read().split():
                     with contextlib.suppress(OSError):
@@ -370,12 +374,14 @@ def kernel_argv(isolation: Isolation, limits: Limits, *, slot: int, run_dir: str
         b += ["--chdir", SANDBOX_HOME]
         for k, v in env.items():
             b += ["--setenv", k, v]
-        argv += b + [python, "-I", "-S", "-c", boot, "-f", "{connection_file}"]
+        argv += b + [python, "-I", "-S", "-c", boot, "-f", "{connection_file}",
+                          "--HistoryManager.hist_file=:memory:"]
     else:
         argv += ["env", "-i"] + [f"{k}={v}" for k, v in env.items()
                                  if k not in ("HOME", "TMPDIR", "AUTOGRADER_CASES")]
         argv += [f"HOME={run_dir}/home", f"TMPDIR={run_dir}/home",
                  f"AUTOGRADER_CASES={cases_dir}", f"MPLCONFIGDIR={run_dir}/home/.mpl",
                  f"IPYTHONDIR={run_dir}/home/.ipython", f"JUPYTER_RUNTIME_DIR={run_dir}/home"]
-        argv += [python, "-I", "-S", "-c", boot, "-f", "{connection_file}"]
+        argv += [python, "-I", "-S", "-c", boot, "-f", "{connection_file}",
+                          "--HistoryManager.hist_file=:memory:"]
     return argv

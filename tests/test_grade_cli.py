@@ -2,19 +2,25 @@
 
 import os
 import sqlite3
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from autograder import report
 from tests.fixtures import toy
-from tests.fixtures.run import grade, read_csv
+from tests.fixtures.run import grade, once, proc_dict, read_csv
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grade_cli")]
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    base = tmp_path_factory.mktemp("cli")
+    r = once("grade_cli", tmp_path_factory, _graded)
+    return Path(r["base"]), r["course"], Path(r["out"]), SimpleNamespace(**r["proc"])
+
+
+def _graded(base):
     course = toy.build_course(str(base / "course"))
     subs = base / "subs"
     toy.write_submission(subs, "alice", toy.solution_notebook())
@@ -25,7 +31,7 @@ def graded(tmp_path_factory):
     (subs / "dave" / "toy" / "timestamp.txt").write_text("2024-03-01 12:00:00.000000 UTC")
     out = base / "out" / "grades.csv"
     proc = grade(subs, out, course)
-    return base, course, out, proc
+    return {"base": str(base), "course": course, "out": str(out), "proc": proc_dict(proc)}
 
 
 def test_exit_zero_and_isolation_stated(graded):

@@ -2,21 +2,28 @@
 
 import csv
 import os
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from tests.fixtures.run import REPO, env
+from tests.fixtures.run import REPO, env, once, proc_dict
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grade_samples")]
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
+    r = once("grade_samples", tmp_path_factory, _graded)
+    expected = {(s, a): v for s, a, v in r["expected"]}
+    return expected, Path(r["out"]), SimpleNamespace(**r["proc"]), Path(r["course"])
+
+
+def _graded(base):
     import subprocess
     import sys
 
     from autograder.samples import write_samples
-    base = tmp_path_factory.mktemp("samples")
     course, subs, out = base / "course", base / "subs", base / "out" / "grades.csv"
     subprocess.run([sys.executable, "-m", "autograder", "release", "--out", str(course)],
                    cwd=REPO, env=env(), check=True, capture_output=True)
@@ -24,7 +31,8 @@ def graded(tmp_path_factory):
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--out",
                            str(out), "--course", str(course), "--workers", "2"],
                           cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
-    return expected, out, proc, course
+    return {"expected": [[s, a, v] for (s, a), v in expected.items()], "out": str(out),
+            "proc": proc_dict(proc), "course": str(course)}
 
 
 def test_every_sample_scores_exactly_as_expected(graded):

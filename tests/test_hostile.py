@@ -5,14 +5,17 @@ attack must score no more than the empty submission, the perfect one full marks,
 expected score and reason, and nobody else may be harmed.
 """
 
+import dataclasses
 import hashlib
 import os
 import sqlite3
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from tests.fixtures import hostile, toy
-from tests.fixtures.run import grade, read_csv
+from tests.fixtures.run import grade, once, proc_dict, read_csv
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile")]
 CELL, NOTEBOOK = 6, 15
@@ -31,7 +34,13 @@ def _digest(folder):
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    base = tmp_path_factory.mktemp("hostile")
+    r = once("hostile", tmp_path_factory, _batch)
+    samples = {k: hostile.Sample(**v) for k, v in r["samples"].items()}
+    return (Path(r["base"]), r["course"], Path(r["out"]), samples,
+            SimpleNamespace(**r["proc"]), r["before"])
+
+
+def _batch(base):
     course = toy.build_course(str(base / "course"))
     out = base / "out" / "grades.csv"
     samples = hostile.write_all(str(base / "subs"), course, str(out), cell_timeout=CELL,
@@ -40,7 +49,9 @@ def batch(tmp_path_factory):
               "victim": _digest(base / "subs" / "perfect")}
     proc = grade(base / "subs", out, course, "--cell-timeout", CELL, "--notebook-timeout",
                  NOTEBOOK, "--memory", "1G", "--processes", "64")
-    return base, course, out, samples, proc, before
+    return {"base": str(base), "course": course, "out": str(out), "proc": proc_dict(proc),
+            "samples": {k: dataclasses.asdict(v) for k, v in samples.items()},
+            "before": before}
 
 
 def test_batch_finishes_with_exit_zero(batch):
@@ -73,7 +84,8 @@ def test_perfect_full_marks_and_attackers_no_more_than_empty(batch):
 @pytest.mark.parametrize("student", [
     "deleted_tests_good", "infinite_loop", "ignore_interrupt", "slow_notebook", "memory_bomb",
     "fork_bomb", "big_output", "os_exit", "sys_exit", "crash", "corrupt_json", "empty_file",
-    "not_a_notebook", "missing_nb", "misnamed_nb", "other_assignment", "unknown_assignment"])
+    "not_a_notebook", "missing_nb", "misnamed_nb", "other_assignment", "unknown_assignment",
+    "symlinked"])
 def test_fault_scores_and_reason(batch, student):
     """Each fault gets its expected score range and a reason naming what happened."""
     _, _, out, samples, _, _ = batch
