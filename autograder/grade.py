@@ -314,21 +314,50 @@ def _course_db(course_dir: str, db: str | None) -> tuple[str, str]:
     return course_id, db or db_url
 
 
-def _run_pool(todo: list[dict], workers: int, isolation):
-    """Yield results as workers finish them, with a progress bar on stderr."""
+def _run_pool(todo: list[dict], workers: int, isolation, attempts: int = 3, work=None):
+    """Yield results as workers finish them, with a progress bar on stderr.
+
+    A worker process that dies (it never should: student code runs in the sandbox, not in the
+    worker) breaks the pool; the unfinished jobs then go to a fresh pool, and after
+    ``attempts`` pools they get a row saying the grader failed (graded again on a rerun)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
     from tqdm import tqdm
 
-    from .worker import grade_job, init_worker
+    from .worker import grade_job, init_worker, zero_result
 
+    work = work or grade_job
     ctx = multiprocessing.get_context("fork")
-    counter = ctx.Value("i", 0)
-    # students in order, so one student's notebooks are spread over the workers evenly
-    with ctx.Pool(workers, initializer=init_worker, initargs=(counter, isolation)) as pool:
-        with tqdm(total=len(todo), desc="grading", unit="nb", file=sys.stderr,
-                  dynamic_ncols=True) as bar:
-            for r in pool.imap_unordered(grade_job, todo):
-                bar.update(1)
-                yield r
+    pending = list(todo)
+    with tqdm(total=len(todo), desc="grading", unit="nb", file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        for _ in range(attempts):
+            if not pending:
+                return
+            counter = ctx.Value("i", 0)
+            broken = False
+            with ProcessPoolExecutor(min(workers, len(pending)), mp_context=ctx,
+                                     initializer=init_worker,
+                                     initargs=(counter, isolation)) as pool:
+                futures = {pool.submit(work, job): job for job in pending}
+                for fut in as_completed(futures):
+                    try:
+                        r = fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        continue
+                    pending.remove(futures[fut])
+                    bar.update(1)
+                    yield r
+            if not broken:
+                return
+        for job in pending:
+            r = zero_result(job, "internal grader error: the worker process grading this "
+                                 "submission died")
+            r["retry"] = True
+            bar.update(1)
+            yield r
 
 
 class _GradebookSync:
