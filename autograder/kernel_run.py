@@ -32,6 +32,7 @@ from .records import MIME
 from .sandbox import Cgroup, Isolation, Limits, kernel_argv
 
 INTERRUPT_GRACE = 5.0
+REPLY_GRACE = 2.0
 START_TIMEOUT = 90.0
 PAYLOAD_BUDGET = 256 * 2**20  # record bytes (base64) kept per notebook
 
@@ -193,6 +194,7 @@ class SandboxedKernel:
                                  stop_on_error=False)
         cell_deadline = min(time.monotonic() + self.limits.cell_timeout, self.deadline)
         interrupted_at = None
+        replied_at = None
         while True:
             now = time.monotonic()
             if interrupted_at is None and now >= cell_deadline:
@@ -217,6 +219,15 @@ class SandboxedKernel:
                     result.status = "dead"
                     result.error = "the kernel died"
                     return result
+                # the reply arrived but the idle status was lost (e.g. ZeroMQ dropped an
+                # oversized output message): the execution is over all the same
+                with contextlib.suppress(queue.Empty):
+                    while replied_at is None:
+                        reply = self.kc.get_shell_msg(timeout=0)
+                        if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                            replied_at = now
+                if replied_at is not None and now - replied_at > REPLY_GRACE:
+                    break
                 continue
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue

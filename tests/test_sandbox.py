@@ -139,3 +139,19 @@ def test_background_processes_die_with_the_kernel(isolation, tmp_path):
             except OSError:
                 pass
     assert left == []
+
+
+def test_oversized_record_does_not_hang_the_grader(isolation, tmp_path):
+    """A message larger than ZeroMQ's limit is dropped and the cell still ends."""
+    limits = sandbox.Limits(cell_timeout=20, notebook_timeout=60, output_bytes=2**20)
+    os.chmod(tmp_path, 0o755)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "cases").mkdir()
+    with kernel_run.SandboxedKernel(isolation, limits, slot=3, run_dir=str(tmp_path / "run"),
+                                    cases_dir=str(tmp_path / "cases"), helper_files={},
+                                    cgroup_name=f"ag-test3-{os.getpid()}") as k:
+        r = k.execute("from IPython.display import publish_display_data\n"
+                      "publish_display_data({'text/plain': 'x' * (120 * 2**20)})\n"
+                      "print('after')")
+        assert r.status in ("ok", "timeout")
+        assert k.execute("print('still here')").outputs[-1]["text"] == "still here\n"
