@@ -34,7 +34,7 @@ def setup(tmp_path_factory):
 def test_refuses_without_flag(setup):
     """With no sandbox available the run stops with exit 3 and says so plainly."""
     base, course = setup
-    proc = _run(grade_cmd(base / "subs", base / "g.csv", course))
+    proc = _run(grade_cmd(base / "subs", base / "g.csv", course, auto_allow=False))
     assert proc.returncode == 3
     assert "isolation: NONE" in proc.stdout and "--allow-unsandboxed" in proc.stderr
     assert not os.path.exists(base / "g.csv")
@@ -43,7 +43,8 @@ def test_refuses_without_flag(setup):
 def test_runs_with_flag_and_still_hides_project_modules(setup):
     """--allow-unsandboxed grades, and the kernel still cannot import solutions/autograder."""
     base, course = setup
-    proc = _run(grade_cmd(base / "subs", base / "g.csv", course, "--allow-unsandboxed"))
+    proc = _run(grade_cmd(base / "subs", base / "g.csv", course, "--allow-unsandboxed",
+                          auto_allow=False))
     assert proc.returncode == 0, proc.stderr
     text = (base / "g.csv").read_text()
     assert ",alice,,,,5.0," in text and ",bob,,,,5.0," in text

@@ -61,6 +61,13 @@ def test_project_and_course_are_not_in_view(kernel):
     assert r.outputs[0]["text"].strip() == "False False"
 
 
+def test_private_system_files_are_not_in_view(kernel):
+    """/etc/shadow, SSH host keys and /root are absent from the kernel's view."""
+    r = run(kernel, "import os\nprint([p for p in ('/etc/shadow', '/etc/ssh', '/root/.ssh') "
+                    "if os.path.exists(p)])")
+    assert r.outputs[0]["text"].strip() == "[]"
+
+
 def test_no_network(kernel):
     """Outgoing connections fail: there is no network interface but loopback."""
     r = run(kernel, "import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=2)")
