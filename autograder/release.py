@@ -12,6 +12,10 @@ Writes a standard nbgrader course folder (default ``_build/course``):
 * ``solution/<name>/``: the same notebooks with the solutions filled in and the hidden tests
   removed, plus the helper files. Handed in as a submission, a solution notebook scores
   full marks; it runs standalone in Jupyter.
+
+``source/<name>/_grading_harness.py`` (:mod:`autograder.assignments.stock_harness`) lets
+nbgrader's own ``autograde`` grade the course too (unsandboxed, verdicts in the kernel);
+``python -m autograder grade`` uses its own harness instead. It is not released to students.
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ from pathlib import Path
 import nbformat
 
 from .assemble import assemble, solution_notebook, write_source
-from .assignments import ASSIGNMENTS
+from .assignments import ASSIGNMENTS, stock_harness
 
 DEFAULT_OUT = Path("_build/course")
+STOCK_HARNESS = "_grading_harness.py"  # for nbgrader's own autograde; see stock_harness
 COURSE_ID = "dropout-batchnorm"
 
 NBGRADER_CONFIG = '''\
@@ -84,7 +89,10 @@ def build_course(course_dir: Path = DEFAULT_OUT, names: list[str] | None = None)
         for kind in ("source", "release", "solution"):
             shutil.rmtree(course_dir / kind / name, ignore_errors=True)
         write_source(assembled, course_dir)
+        harness = course_dir / "source" / name / STOCK_HARNESS
+        harness.write_text(stock_harness.source_for(name))
         generate_assignment(course_dir, name)
+        (course_dir / "release" / name / STOCK_HARNESS).unlink(missing_ok=True)
         folder = course_dir / "solution" / name
         folder.mkdir(parents=True, exist_ok=True)
         nbformat.write(solution_notebook(assembled), folder / f"{name}.ipynb")

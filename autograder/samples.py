@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ast
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -39,12 +39,19 @@ class Mutation:
 @dataclass(frozen=True)
 class Mistake:
     """A common mistake: how to make it in each assignment it applies to, and which parts of
-    each it breaks."""
+    each it breaks. ``alternatives`` makes the same mistake in another version of a reference
+    whose text differs (tried when ``mutations`` does not apply)."""
 
     student: str
     description: str
     mutations: dict[str, tuple[Mutation, ...]]
     breaks: dict[str, frozenset[str]]
+    alternatives: dict[str, tuple[Mutation, ...]] = field(default_factory=dict)
+
+    def variants(self, assignment: str) -> tuple[tuple[Mutation, ...], ...]:
+        """The ways to make this mistake in ``assignment``, in order of preference."""
+        alt = self.alternatives.get(assignment)
+        return (self.mutations[assignment],) + ((alt,) if alt else ())
 
 
 def _m(function: str, *pairs: tuple[str, str]) -> tuple[Mutation, ...]:
@@ -62,6 +69,13 @@ _NP_MOMENTUM = (("running_mean *= 1.0 - momentum", "running_mean *= momentum"),
                 ("(momentum * unbiased)", "((1.0 - momentum) * unbiased)"))
 _NP_BACKWARD = (" \\\n        - (k * dbias).astype(cdt).reshape(bshape) \\\n"
                 "        - (k * dweight).astype(cdt).reshape(bshape) * cache.x_hat", "")
+
+# The same mistakes in the vectorised version of solutions/batchnorm.py (inputs viewed as
+# (N, C, L), sums with np.vecdot), so that the samples survive either version.
+_NP3_VAR = "    var = np.vecdot(x_hat, x_hat).sum(axis=0, dtype=np.float64) / m"
+_NP3_BACKWARD = ("\n    dx -= x_hat * _per_channel(k * dweight, cdt)"
+                 "\n    dx -= _per_channel(k * dbias, cdt)", "")
+_NP3_AXES = ("x3 = x.reshape(N, C, -1)", "x3 = x.reshape(-1, C, 1)")
 
 _T_VAR = ("(x - _per_channel(mean, x.dim())).square().mean(dim=dims)",
           "(x - _per_channel(mean, x.dim())).square().sum(dim=dims) / (m - 1)")
@@ -89,6 +103,10 @@ MISTAKES: tuple[Mistake, ...] = (
             "batchnorm": _m("batch_norm_forward", (_NP_VAR, _NP_VAR + " * m / (m - 1)")),
             "conv-batchnorm": _m("batch_norm_forward", (_NP_VAR, _NP_VAR + " * m / (m - 1)")),
             "torch-batchnorm": _m("BatchNormFunction.forward", _T_VAR),
+        },
+        alternatives={
+            "batchnorm": _m("batch_norm_forward", (_NP3_VAR, _NP3_VAR + " * m / (m - 1)")),
+            "conv-batchnorm": _m("batch_norm_forward", (_NP3_VAR, _NP3_VAR + " * m / (m - 1)")),
         },
         breaks={
             "per-layer-normalization": frozenset({"layer-statistics", "fnnn", "gradient"}),
@@ -125,6 +143,7 @@ MISTAKES: tuple[Mistake, ...] = (
                 _NP_VAR, "    var = (xc * xc).reshape(-1, C).sum(axis=0, dtype=np.float64) / m")),
             "torch-batchnorm": _m("BatchNormFunction.forward", *_T_AXES),
         },
+        alternatives={"conv-batchnorm": _m("batch_norm_forward", _NP3_AXES)},
         breaks={
             "conv-batchnorm": frozenset({"forward", "running-stats", "backward"}),
             "torch-batchnorm": frozenset({"function-forward", "function-backward",
@@ -169,6 +188,8 @@ MISTAKES: tuple[Mistake, ...] = (
             "conv-batchnorm": _m("batch_norm_backward", _NP_BACKWARD),
             "torch-batchnorm": _m("BatchNormFunction.backward", _T_BACKWARD),
         },
+        alternatives={"batchnorm": _m("batch_norm_backward", _NP3_BACKWARD),
+                      "conv-batchnorm": _m("batch_norm_backward", _NP3_BACKWARD)},
         breaks={
             "batchnorm": frozenset({"backward-closed"}),
             "conv-batchnorm": frozenset({"backward"}),
@@ -224,6 +245,17 @@ def mutate(nb: nbformat.NotebookNode, mutations: tuple[Mutation, ...]) -> nbform
     return nb
 
 
+def mutate_first(nb: nbformat.NotebookNode, variants) -> nbformat.NotebookNode:
+    """``nb`` mutated by the first of ``variants`` (tuples of mutations) that applies."""
+    errors = []
+    for mutations in variants:
+        try:
+            return mutate(nb, tuple(mutations))
+        except MutationError as exc:
+            errors.append(str(exc))
+    raise MutationError("no variant of the mutation applies: " + "; ".join(errors))
+
+
 def expected_score(assignment: str, broken: frozenset[str]) -> float:
     """Max score of ``assignment`` minus the points of the ``broken`` parts."""
     spec = ASSIGNMENTS[assignment]
@@ -248,7 +280,7 @@ def sample_notebooks(course_dir: Path):
         yield "empty", name, nbformat.read(release, as_version=4), 0.0
         for mistake in MISTAKES:
             if name in mistake.mutations:
-                yield (mistake.student, name, mutate(sol, mistake.mutations[name]),
+                yield (mistake.student, name, mutate_first(sol, mistake.variants(name)),
                        expected_score(name, mistake.breaks[name]))
 
 

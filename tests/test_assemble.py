@@ -49,6 +49,16 @@ def test_every_assignment_is_registered():
         assert 3 <= len(spec.parts) <= 6 and spec.max_score > 0
 
 
+def test_registry_does_not_import_torch():
+    """Loading the assignment specs leaves torch unimported (the grader loads them often)."""
+    import subprocess
+    import sys
+    code = "import sys, autograder.assignments; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"
+
+
 def test_matching_stub_has_no_problems():
     """A stub with the reference's parameters and defaults agrees with it."""
     assert compare_stub(STUB, [REF]) == []

@@ -16,10 +16,15 @@ from autograder.samples import MISTAKES, Mutation
 NAME = "batchnorm"
 SPEC = ASSIGNMENTS[NAME]
 
-# mutant id -> (function, old text, new text), ..., and the parts whose hidden tests it breaks
+# mutant id -> ((function, old text, new text), ...), the parts whose hidden tests it breaks,
+# and optionally the same edits for another version of the reference (tried when the first
+# edits do not apply)
 MUTANTS = {
     "forward-no-gamma": ((("batch_norm_forward", "y = y * weight.astype(cdt).reshape(bshape)",
-                           "y = y"),), {"forward"}),
+                           "y = y"),), {"forward"},
+                         (("batch_norm_forward",
+                           "y = np.multiply(x_hat, _per_channel(weight, cdt))",
+                           "y = x_hat.copy()"),)),
     "running-not-in-place": ((("batch_norm", "running_mean *= 1.0 - momentum",
                                "running_mean = running_mean * (1.0 - momentum)"),),
                              {"running-stats"}),
@@ -40,13 +45,15 @@ MUTANTS = {
                                      "dx = dx"),), {"backward-staged"}),
     "closed-dweight-without-xhat": ((("batch_norm_backward",
                                       "dweight = (dyw * cache.x_hat).sum(",
-                                      "dweight = dyw.sum("),), {"backward-closed"}),
+                                      "dweight = dyw.sum("),), {"backward-closed"},
+                                    (("batch_norm_backward", "np.vecdot(dy3, x_hat).sum(axis=0,",
+                                      "dy3.sum(axis=(0, 2),"),)),
 }
 for _mistake in MISTAKES:
     if NAME in _mistake.mutations:
-        MUTANTS[_mistake.student] = (
-            tuple((m.function, m.old, m.new) for m in _mistake.mutations[NAME]),
-            set(_mistake.breaks[NAME]))
+        _variants = [tuple((m.function, m.old, m.new) for m in v)
+                     for v in _mistake.variants(NAME)]
+        MUTANTS[_mistake.student] = (_variants[0], set(_mistake.breaks[NAME]), *_variants[1:])
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +72,9 @@ def test_reference_passes_every_part(assembled, tmp_path):
 @pytest.mark.parametrize("mutant", sorted(MUTANTS))
 def test_mutant_fails_the_parts_it_breaks(assembled, tmp_path, mutant):
     """The hidden tests of the parts a mutant breaks fail on it."""
-    edits, broken = MUTANTS[mutant]
-    mutations = tuple(Mutation(*e) for e in edits)
-    assert broken <= hidden_failures(assembled, tmp_path, mutations)
+    edits, broken, *alternatives = MUTANTS[mutant]
+    variants = [tuple(Mutation(*e) for e in v) for v in (edits, *alternatives)]
+    assert broken <= hidden_failures(assembled, tmp_path, variants)
 
 
 def test_cases_are_drawn_afresh(assembled):

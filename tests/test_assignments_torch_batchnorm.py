@@ -16,7 +16,9 @@ from autograder.samples import MISTAKES, Mutation
 NAME = "torch-batchnorm"
 SPEC = ASSIGNMENTS[NAME]
 
-# mutant id -> (function, old text, new text), ..., and the parts whose hidden tests it breaks
+# mutant id -> ((function, old text, new text), ...), the parts whose hidden tests it breaks,
+# and optionally the same edits for another version of the reference (tried when the first
+# edits do not apply)
 MUTANTS = {
     "no-dweight": ((("BatchNormFunction.backward",
                      "sum_dy_xhat.to(weight.dtype) if ctx.needs_input_grad[1] else None",
@@ -33,9 +35,9 @@ MUTANTS = {
 }
 for _mistake in MISTAKES:
     if NAME in _mistake.mutations:
-        MUTANTS[_mistake.student] = (
-            tuple((m.function, m.old, m.new) for m in _mistake.mutations[NAME]),
-            set(_mistake.breaks[NAME]))
+        _variants = [tuple((m.function, m.old, m.new) for m in v)
+                     for v in _mistake.variants(NAME)]
+        MUTANTS[_mistake.student] = (_variants[0], set(_mistake.breaks[NAME]), *_variants[1:])
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +56,9 @@ def test_reference_passes_every_part(assembled, tmp_path):
 @pytest.mark.parametrize("mutant", sorted(MUTANTS))
 def test_mutant_fails_the_parts_it_breaks(assembled, tmp_path, mutant):
     """The hidden tests of the parts a mutant breaks fail on it."""
-    edits, broken = MUTANTS[mutant]
-    mutations = tuple(Mutation(*e) for e in edits)
-    assert broken <= hidden_failures(assembled, tmp_path, mutations)
+    edits, broken, *alternatives = MUTANTS[mutant]
+    variants = [tuple(Mutation(*e) for e in v) for v in (edits, *alternatives)]
+    assert broken <= hidden_failures(assembled, tmp_path, variants)
 
 
 def test_cases_are_drawn_afresh(assembled):

@@ -6,13 +6,16 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder.assemble import assemble
+from autograder.assemble import ROOT, assemble
 from autograder.assignments import ASSIGNMENTS
 from autograder.release import build_course, main
 
@@ -74,7 +77,8 @@ def test_course_is_a_standard_nbgrader_course(course):
     for name in NAMES:
         for kind in ("source", "release", "solution"):
             assert (course / kind / name / f"{name}.ipynb").is_file(), (kind, name)
-        helpers = {p.name for p in (course / "source" / name).iterdir() if p.suffix == ".py"}
+        helpers = {p.name for p in (course / "source" / name).iterdir()
+                   if p.suffix == ".py" and p.name != "_grading_harness.py"}
         for kind in ("release", "solution"):
             assert helpers <= {p.name for p in (course / kind / name).iterdir()}, (kind, name)
 
@@ -90,22 +94,49 @@ def test_gradebook_knows_every_assignment_and_part(course):
             assert cells == {p.id for p in spec.parts}
 
 
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def leaks(folder: Path, regions: dict[str, list[str]]) -> list[str]:
+    """What in a release folder gives answers away: hidden-test or solution markers, the
+    harness, or the text (whitespace ignored) of any assignment's solution region."""
+    found = []
+    files = {p.name: "\n".join(c.source for c in nbformat.read(p, as_version=4).cells)
+             for p in folder.glob("*.ipynb")}
+    files.update({p.name: p.read_text() for p in folder.glob("*.py")})
+    for filename, content in files.items():
+        for marker in ("HIDDEN TESTS", "_grading_harness", "BEGIN SOLUTION", "END SOLUTION"):
+            if marker in content:
+                found.append(f"{filename}: {marker}")
+        squashed = _squash(content)
+        for owner, texts in regions.items():
+            found += [f"{filename}: a solution region of {owner}" for region in texts
+                      if _squash(region) in squashed]
+    return found
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_release_contains_no_solution_or_hidden_tests(course, regions, name):
-    """No release file contains a solution region's text, hidden tests or the harness."""
-    folder = course / "release" / name
-    nb = nbformat.read(folder / f"{name}.ipynb", as_version=4)
-    text = "\n".join(c.source for c in nb.cells)
-    squashed = re.sub(r"\s+", " ", text)
-    for region in regions[name]:
-        assert re.sub(r"\s+", " ", region).strip() not in squashed
-    for marker in ("HIDDEN TESTS", "_grading_harness", "BEGIN SOLUTION", "END SOLUTION"):
-        assert marker not in text
-    for helper in folder.glob("*.py"):
-        helper_text = helper.read_text()
-        assert "_grading_harness" not in helper_text and "HIDDEN" not in helper_text
-        for region in regions[name]:
-            assert re.sub(r"\s+", " ", region).strip() not in re.sub(r"\s+", " ", helper_text)
+    """No file of a release folder contains the text of any assignment's solution regions
+    (releases are published together), hidden tests or the harness."""
+    assert leaks(course / "release" / name, regions) == []
+
+
+def test_leak_check_catches_a_pasted_solution(course, regions, tmp_path):
+    """A release notebook with a solution region pasted in, re-indented, is caught."""
+    folder = tmp_path / "batchnorm"
+    shutil.copytree(course / "release" / "batchnorm", folder)
+    path = folder / "batchnorm.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    region = regions["conv-batchnorm"][-1]
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "def f(dy, cache):\n" + "\n".join("        " + ln for ln in region.splitlines())))
+    nbformat.write(nb, path)
+    assert leaks(folder, regions) == ["batchnorm.ipynb: a solution region of batchnorm",
+                                      "batchnorm.ipynb: a solution region of conv-batchnorm"]
+    (folder / "helper.py").write_text("# ### BEGIN HIDDEN TESTS")
+    assert "helper.py: HIDDEN TESTS" in leaks(folder, regions)
 
 
 @pytest.mark.parametrize("kind", ["release", "solution"])
@@ -121,13 +152,6 @@ def test_no_shipped_code_imports_solutions(course, kind):
                 mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                     [node.module or ""] if isinstance(node, ast.ImportFrom) else []
                 assert not any(m.split(".")[0] == "solutions" for m in mods), (kind, name)
-
-
-def test_release_detects_a_leak(course, regions):
-    """The leak check above would catch a solution region pasted into a release notebook."""
-    region = regions["batchnorm"][0]
-    squashed = re.sub(r"\s+", " ", region + "\nprint(1)")
-    assert re.sub(r"\s+", " ", region).strip() in squashed
 
 
 @pytest.mark.slow
@@ -166,3 +190,34 @@ def test_main_rejects_an_unknown_assignment(tmp_path):
     """An unknown assignment name is a usage error naming the choices."""
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path), "--assignment", "no-such"])
+
+
+def test_release_folder_has_no_stock_harness(course):
+    """The stock-nbgrader harness sits in source/ only, never in release/ or solution/."""
+    for name in NAMES:
+        assert (course / "source" / name / "_grading_harness.py").is_file()
+        assert not (course / "release" / name / "_grading_harness.py").exists()
+        assert not (course / "solution" / name / "_grading_harness.py").exists()
+
+
+@pytest.mark.slow
+def test_stock_nbgrader_autograde_grades_the_course(course):
+    """nbgrader's own autograde (unsandboxed, via the stock harness) gives the solution full
+    marks and a submission with a mistake exactly its expected score."""
+    from nbgrader.api import Gradebook
+
+    from autograder.samples import write_samples
+    expected = write_samples(course, course / "samples")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg",
+               PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    for student in ("perfect", "no-rescale"):
+        dest = course / "submitted" / student / "dropout"
+        shutil.copytree(course / "samples" / student / "dropout", dest, dirs_exist_ok=True)
+        proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "dropout",
+                               "--student", student, "--force"], cwd=course, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for student in ("perfect", "no-rescale"):
+            sub = gb.find_submission("dropout", student)
+            assert sub.score == pytest.approx(expected[(student, "dropout")]), student

@@ -170,15 +170,19 @@ def with_source_tests(submission: nbformat.NotebookNode,
 
 
 def run_assembled(assembled, folder: Path, mutations=(), seed: int = 0) -> InProcessRun:
-    """Write ``assembled``'s helper files into ``folder``, apply ``mutations``
-    (:class:`autograder.samples.Mutation`) to its source notebook and run it in-process."""
-    from ..samples import mutate
+    """Write ``assembled``'s helper files into ``folder``, apply ``mutations`` to its source
+    notebook and run it in-process. ``mutations`` is a tuple of
+    :class:`autograder.samples.Mutation`, or a list of such tuples (variants for different
+    versions of the reference; the first that applies is used)."""
+    from ..samples import Mutation, mutate_first
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for filename, text in assembled.files.items():
         (folder / filename).write_text(text)
-    nb = mutate(assembled.notebook, tuple(mutations)) if mutations else assembled.notebook
+    variants = [tuple(mutations)] if mutations and isinstance(mutations[0], Mutation) \
+        else [tuple(v) for v in mutations]
+    nb = mutate_first(assembled.notebook, variants) if variants else assembled.notebook
     from . import ASSIGNMENTS
     return run_inprocess(nb, folder, ASSIGNMENTS[assembled.name], seed=seed)
 

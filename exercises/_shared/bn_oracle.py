@@ -50,7 +50,11 @@ def mistaken_running_var(x, running_var, momentum=0.1):
     biased = x.var(axis=ax)
     unbiased = x.var(axis=ax, ddof=1)
     rv = np.asarray(running_var, dtype=np.float64)
+    m = x.size // x.shape[1]
     return {
+        "is your batch variance already the unbiased one? Normalize with the biased variance "
+        "and feed running_var m / (m - 1) times it":
+            (1 - momentum) * rv + momentum * unbiased * m / (m - 1),
         "did you feed it the biased variance? running_var takes the UNBIASED one "
         "(m / (m - 1) times the biased)": (1 - momentum) * rv + momentum * biased,
         "is the momentum applied the wrong way round? running = (1 - momentum) * running + "
