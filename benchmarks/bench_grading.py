@@ -9,10 +9,10 @@ Usage: ``python benchmarks/bench_grading.py [--workers N] [--repeat K] [--work D
    course: sandboxed kernels, verdicts in the grader, gradebook, CSV, feedback, histogram.
 3. **baseline**: a second copy of the course with the same notebooks under ``submitted/``;
    ``nbgrader autograde <assignment>`` run once per assignment, one after the other (nbgrader's
-   own sequential mode). So that its kernels do the same work as ours, the harness module is
-   placed in ``source/<assignment>/`` (nbgrader copies it beside each notebook) and the case
-   inputs are pre-drawn into a folder named by ``AUTOGRADER_CASES``; nbgrader then runs every
-   probe too, but compares nothing outside the kernel and has no sandbox.
+   own sequential mode), with the course exactly as ``release`` built it: its
+   ``source/<assignment>/_grading_harness.py`` (``autograder.assignments.stock_harness``)
+   grades each part inside the kernel, as stock nbgrader does. The script checks that both
+   runs give every notebook the same score.
 
 Wall-clock time of each whole command is measured (best of ``--repeat``); the script prints
 notebooks per minute for both and the ratio ours / baseline. On 2 cores the ratio is bounded by
@@ -44,18 +44,6 @@ def _env() -> dict:
     return env
 
 
-def _cases_dir(dest: Path) -> None:
-    import numpy as np
-
-    from autograder.assignments import ASSIGNMENTS
-    from autograder.records import encode_cases
-    dest.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(2024)
-    for assignment in ASSIGNMENTS.values():
-        for part in assignment.parts:
-            (dest / f"{part.id}.npz").write_bytes(encode_cases(part.make_cases(rng)))
-
-
 def run_ours(course: Path, subs: Path, out: Path, workers: int) -> float:
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out),
@@ -65,24 +53,36 @@ def run_ours(course: Path, subs: Path, out: Path, workers: int) -> float:
     return time.perf_counter() - t
 
 
-def run_nbgrader(course: Path, subs: Path, cases: Path) -> float:
+def run_nbgrader(course: Path, subs: Path) -> float:
     from autograder.assignments import ASSIGNMENTS
-    harness = REPO / "autograder" / "_grading_harness.py"
-    for name in ASSIGNMENTS:
-        shutil.copy(harness, course / "source" / name / "_grading_harness.py")
     for student in os.listdir(subs):
         for assignment in os.listdir(subs / student):
             shutil.copytree(subs / student / assignment,
                             course / "submitted" / student / assignment, dirs_exist_ok=True)
-    env = _env()
-    env["AUTOGRADER_CASES"] = str(cases)
     exe = Path(sys.executable).parent / "nbgrader"
     t = time.perf_counter()
     for name in ASSIGNMENTS:
         subprocess.run([str(exe), "autograde", name, "--force", "--log-level=ERROR"],
-                       cwd=course, env=env, check=True, stdout=subprocess.DEVNULL,
+                       cwd=course, env=_env(), check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
     return time.perf_counter() - t
+
+
+def nbgrader_scores(course: Path) -> dict:
+    from nbgrader.api import Gradebook
+
+    from autograder.gradebook import course_settings
+    course_id, url = course_settings(str(course))
+    with Gradebook(url, course_id=course_id) as gb:
+        return {(s.student.id, s.assignment.name): s.score
+                for a in gb.assignments for s in a.submissions}
+
+
+def csv_scores(path: Path) -> dict:
+    import csv
+    with open(path) as f:
+        return {(r["student_id"], r["assignment"]): float(r["score"])
+                for r in csv.DictReader(f)}
 
 
 def main(argv=None) -> int:
@@ -100,21 +100,21 @@ def main(argv=None) -> int:
                    cwd=REPO, env=_env(), check=True, stdout=subprocess.DEVNULL)
     subs = args.work / "submissions"
     n = len(write_samples(base_course, subs))
-    cases = args.work / "cases"
-    _cases_dir(cases)
     ours, theirs = [], []
     for k in range(args.repeat):
         c1, c2 = args.work / f"ours{k}", args.work / f"nbgrader{k}"
         shutil.copytree(base_course, c1)
         shutil.copytree(base_course, c2)
         ours.append(run_ours(c1, subs, args.work / f"grades{k}.csv", args.workers))
-        theirs.append(run_nbgrader(c2, subs, cases))
+        theirs.append(run_nbgrader(c2, subs))
+    same = csv_scores(args.work / "grades0.csv") == nbgrader_scores(args.work / "nbgrader0")
     t_ours, t_theirs = min(ours), min(theirs)
     rate_ours, rate_theirs = 60 * n / t_ours, 60 * n / t_theirs
     print(f"corpus: {n} notebooks; cores: {os.cpu_count()}; workers: {args.workers}")
     print(f"python -m autograder grade : {t_ours:7.1f} s  {rate_ours:6.1f} notebooks/min")
     print(f"nbgrader autograde (seq.)  : {t_theirs:7.1f} s  {rate_theirs:6.1f} notebooks/min")
     print(f"ratio (ours / nbgrader)    : {rate_ours / rate_theirs:.2f}x")
+    print(f"same scores in both runs   : {same}")
     return 0
 
 
