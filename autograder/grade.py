@@ -295,6 +295,13 @@ def main(argv: list[str]) -> int:
     report.histogram(stem + "_histogram.png", final)
     text = report.summary(final)
     print(text)
+    failed = [r for r in final if r.get("retry")]
+    if failed:
+        warn = (f"WARNING: {len(failed)} submissions could not be graded because of a problem of "
+                f"the grader itself (e.g. {failed[0]['reason'][:200]!r}); they have a 0 row "
+                "now and are graded again when this command is run again")
+        print(warn, file=sys.stderr)
+        log.info(warn)
     print(f"graded {len(todo)} notebooks in {elapsed:.1f} s; wrote {out}, "
           f"{os.path.join(out_dir, 'feedback')}/, {stem}_histogram.png", flush=True)
     log.info("%s\nwrote %s", text, out)

@@ -164,7 +164,8 @@ class SandboxedKernel:
         data = out.get("data") if isinstance(out, dict) else None
         if isinstance(data, dict) and MIME in data:
             payload = data[MIME]
-            size = len(payload.get("npz", "")) if isinstance(payload, dict) else 0
+            npz = payload.get("npz") if isinstance(payload, dict) else None
+            size = len(npz) if isinstance(npz, str) else 0
             if self.payload_used + size > PAYLOAD_BUDGET or not isinstance(payload, dict):
                 return  # a flood of (forged) records cannot exhaust the grader's memory
             self.payload_used += size

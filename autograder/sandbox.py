@@ -368,14 +368,15 @@ def kernel_argv(isolation: Isolation, limits: Limits, *, slot: int, run_dir: str
             path = os.path.join("/etc", name)
             if os.path.lexists(path):
                 b += ["--ro-bind", path, path]
+        # tmpfs first: a Python installation under /tmp or /home is bound over it afterwards
+        b += ["--size", str(limits.tmpfs_bytes), "--tmpfs", "/tmp",
+              "--size", str(limits.tmpfs_bytes), "--tmpfs", SANDBOX_HOME]
         for r in roots:
             if not r.startswith("/usr/"):
                 b += ["--ro-bind", r, r]
         for hook in glob.glob(os.path.join(purelib, "__editable__*")):
             b += ["--ro-bind", "/dev/null", hook]
         b += ["--proc", "/proc", "--dev", "/dev",
-              "--size", str(limits.tmpfs_bytes), "--tmpfs", "/tmp",
-              "--size", str(limits.tmpfs_bytes), "--tmpfs", SANDBOX_HOME,
               "--ro-bind", cases_dir, CASES_DIR,
               "--bind", run_dir, run_dir]
         for name, host in sorted(helper_files.items()):

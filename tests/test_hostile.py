@@ -98,6 +98,13 @@ def test_fault_scores_and_reason(batch, student):
     assert sample.reason.lower() in row["reason"].lower(), row
 
 
+def test_no_submission_causes_a_grader_error(batch):
+    """Whatever a submission does, its row never reports a failure of the grader itself."""
+    rows = read_csv(batch[2])
+    assert [s for (s, _), r in rows.items() if "internal grader error" in r["reason"]
+            or "did not start" in r["reason"]] == []
+
+
 def test_nobody_else_harmed(batch):
     """Course sources, the other students' files and the gradebook are intact."""
     base, course, out, _, _, before = batch
