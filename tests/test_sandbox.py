@@ -1,0 +1,164 @@
+"""Tests for autograder.sandbox and autograder.kernel_run: what student code can reach."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from autograder import kernel_run, records, sandbox
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sandbox")]
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIMITS = sandbox.Limits(cell_timeout=5, notebook_timeout=60, memory=2**30, processes=64,
+                        output_bytes=2**20)
+
+
+@pytest.fixture(scope="module")
+def isolation():
+    iso = sandbox.detect()
+    if not iso.sandboxed:
+        pytest.skip("no sandbox on this machine: " + "; ".join(iso.notes))
+    return iso
+
+
+@pytest.fixture(scope="module")
+def kernel(isolation, tmp_path_factory):
+    base = tmp_path_factory.mktemp("sbx")
+    os.chmod(base, 0o755)
+    run_dir, cases = base / "run", base / "cases"
+    run_dir.mkdir()
+    cases.mkdir()
+    (cases / "p.npz").write_bytes(records.encode_cases([{"x": np.arange(3.0)}]))
+    helpers = {"_grading_harness.py": os.path.join(REPO, "autograder", "_grading_harness.py")}
+    with kernel_run.SandboxedKernel(isolation, LIMITS, slot=0, run_dir=str(run_dir),
+                                    cases_dir=str(cases), helper_files=helpers,
+                                    cgroup_name=f"ag-test-{os.getpid()}") as k:
+        yield k
+
+
+def run(kernel, code):
+    return kernel.execute(code)
+
+
+def test_describe_names_the_isolation(isolation):
+    """The description says bubblewrap, the uid model and the limits."""
+    text = isolation.describe(LIMITS)
+    assert "bubblewrap" in text and "memory 1024 MiB" in text and "user:" in text
+
+
+def test_project_modules_cannot_be_imported(kernel):
+    """solutions and autograder are not importable inside the kernel."""
+    for mod in ("solutions", "autograder", "tests"):
+        r = run(kernel, f"import {mod}")
+        assert r.status == "error" and "ModuleNotFoundError" in r.error, mod
+
+
+def test_project_and_course_are_not_in_view(kernel):
+    """The project tree is absent from the kernel's filesystem."""
+    r = run(kernel, f"import os\nprint(os.path.exists({REPO!r}), "
+                    f"os.path.exists({os.path.join(REPO, 'solutions')!r}))")
+    assert r.outputs[0]["text"].strip() == "False False"
+
+
+def test_private_system_files_are_not_in_view(kernel):
+    """/etc/shadow, SSH host keys and /root are absent from the kernel's view."""
+    r = run(kernel, "import os\nprint([p for p in ('/etc/shadow', '/etc/ssh', '/root/.ssh') "
+                    "if os.path.exists(p)])")
+    assert r.outputs[0]["text"].strip() == "[]"
+
+
+def test_no_network(kernel):
+    """Outgoing connections fail: there is no network interface but loopback."""
+    r = run(kernel, "import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=2)")
+    assert r.status == "error" and "OSError" in r.error
+
+
+def test_grader_processes_are_invisible(kernel):
+    """The kernel sees only its own PID namespace."""
+    r = run(kernel, f"import os\nprint(os.path.exists('/proc/{os.getpid()}'), "
+                    "len([p for p in os.listdir('/proc') if p.isdigit()]) < 10)")
+    assert r.outputs[0]["text"].strip() == "False True"
+
+
+def test_harness_reads_inputs_and_publishes(kernel):
+    """The harness inside the sandbox reads the cases and publishes a record payload."""
+    r = run(kernel, "import _grading_harness\n"
+                    "_grading_harness.run('p', lambda c, record: record(y=2 * c['x']))")
+    n, got, _ = records.decode_records(r.payloads[-1])
+    assert n == 1 and got[0]["y"].tolist() == [0.0, 2.0, 4.0]
+
+
+def test_cell_time_limit_interrupts(kernel):
+    """An endless cell is interrupted at the cell limit and the kernel survives."""
+    r = run(kernel, "while True:\n    pass")
+    assert r.status == "timeout" and "interrupted" in r.error
+    assert run(kernel, "print(1)").outputs[0]["text"] == "1\n"
+
+
+def _fresh_kernel(isolation, tmp_path, slot, files=None):
+    os.chmod(tmp_path, 0o755)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "cases").mkdir()
+    return kernel_run.SandboxedKernel(isolation, LIMITS, slot=slot, run_dir=str(tmp_path / "run"),
+                                      cases_dir=str(tmp_path / "cases"), helper_files=files or {},
+                                      cgroup_name=f"ag-test{slot}-{os.getpid()}")
+
+
+def test_memory_limit_stops_a_memory_bomb(isolation, tmp_path):
+    """Touching more memory than the limit ends in MemoryError or a killed kernel."""
+    with _fresh_kernel(isolation, tmp_path, 2) as k:
+        r = k.execute("x = bytearray(3 * 2**30)\nfor i in range(0, len(x), 4096):\n"
+                      "    x[i] = 1")
+        assert r.status in ("error", "dead")
+        if r.status == "dead":
+            assert "killed for using more than" in kernel_run.describe_death(k)
+        else:
+            assert "MemoryError" in r.error
+
+
+def test_output_is_capped(kernel):
+    """Output beyond the budget is dropped with a note."""
+    r = run(kernel, "print('x' * 3_000_000)")
+    assert kernel.output_overflow and sum(len(str(o)) for o in r.outputs) < 2 * 2**20
+
+
+def test_writes_are_limited(kernel):
+    """The home folder is a small tmpfs and single files are size-limited."""
+    r = run(kernel, "f = open('/home/student/big', 'wb')\nfor _ in range(10):\n"
+                    "    f.write(b'x' * (10 * 2**20))\n    f.flush()")
+    assert r.status == "error" and "File too large" in r.error
+
+
+def test_background_processes_die_with_the_kernel(isolation, tmp_path):
+    """A detached process started by the notebook is gone once the kernel is closed."""
+    token = str(800000 + os.getpid() % 99999)
+    with _fresh_kernel(isolation, tmp_path, 1) as k:
+        k.execute(f"import subprocess\nsubprocess.Popen(['sleep', '{token}'], "
+                  "start_new_session=True)")
+    time.sleep(0.5)
+    left = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if token in open(f"/proc/{pid}/cmdline").read():
+                    left.append(pid)
+            except OSError:
+                pass
+    assert left == []
+
+
+def test_oversized_record_does_not_hang_the_grader(isolation, tmp_path):
+    """A message larger than ZeroMQ's limit is dropped and the cell still ends."""
+    limits = sandbox.Limits(cell_timeout=20, notebook_timeout=60, output_bytes=2**20)
+    os.chmod(tmp_path, 0o755)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "cases").mkdir()
+    with kernel_run.SandboxedKernel(isolation, limits, slot=3, run_dir=str(tmp_path / "run"),
+                                    cases_dir=str(tmp_path / "cases"), helper_files={},
+                                    cgroup_name=f"ag-test3-{os.getpid()}") as k:
+        r = k.execute("from IPython.display import publish_display_data\n"
+                      "publish_display_data({'text/plain': 'x' * (120 * 2**20)})\n"
+                      "print('after')")
+        assert r.status in ("ok", "timeout")
+        assert k.execute("print('still here')").outputs[-1]["text"] == "still here\n"
