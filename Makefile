@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 test: $(STAMP) lint book
-	MPLBACKEND=Agg $(BIN)/python -m pytest -n 2 --dist loadgroup
+	MPLBACKEND=Agg $(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench-numpy: $(STAMP)
 	$(BIN)/python benchmarks/bench_numpy_bn.py
