@@ -213,7 +213,8 @@ def batch_norm_backward(dy, cache: BatchNormCache):
 
     With ``x_hat = (x - mean) * invstd`` and sums over the ``m`` values of each channel:
     ``dbias = sum(dy)``, ``dweight = sum(dy * x_hat)`` and
-    ``dx = weight * invstd / m * (m * dy - sum(dy) - x_hat * sum(dy * x_hat))``.
+    ``dx = weight * invstd / m * (m * dy - sum(dy) - x_hat * sum(dy * x_hat))``,
+    computed as ``weight * invstd * (dy - mean(dy) - x_hat * mean(dy * x_hat))``.
     The mean and variance depend on x: the two subtracted terms are their contribution.
     """
     dy = _check_dy(dy, cache)
@@ -223,10 +224,11 @@ def batch_norm_backward(dy, cache: BatchNormCache):
     x_hat = cache.x_hat.reshape(N, C, -1)
     dbias = dy3.sum(axis=(0, 2), dtype=np.float64)
     dweight = np.vecdot(dy3, x_hat).sum(axis=0, dtype=np.float64)
-    k = cache.weight * cache.invstd / cache.m
-    dx = np.multiply(dy3, _per_channel(k * cache.m, cdt))
-    dx -= x_hat * _per_channel(k * dweight, cdt)
-    dx -= _per_channel(k * dbias, cdt)
+    # dx = weight * invstd * (dy - [mean(dy) + x_hat * mean(dy * x_hat)]), built in one buffer
+    dx = np.multiply(x_hat, _per_channel(dweight / cache.m, cdt))
+    dx += _per_channel(dbias / cache.m, cdt)
+    np.subtract(dy3, dx, out=dx)
+    dx *= _per_channel(cache.weight * cache.invstd, cdt)
     return dx.reshape(cache.shape).astype(dy.dtype, copy=False), dweight, dbias
 
 
