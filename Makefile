@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all setup book book-clean test lint bench-numpy clean
+.PHONY: all setup book book-clean test lint bench-numpy bench-torch-bn bench-grading clean
 
 all: test
 
@@ -38,6 +38,12 @@ test: $(STAMP) lint book
 
 bench-numpy: $(STAMP)
 	$(BIN)/python benchmarks/bench_numpy_bn.py
+
+bench-torch-bn: $(STAMP)
+	$(BIN)/python benchmarks/bench_torch_bn.py --quick
+
+bench-grading: $(STAMP)
+	$(BIN)/python benchmarks/bench_grading.py
 
 clean:
 	rm -rf _build $(VENV)

@@ -11,4 +11,8 @@ dropout                   inverted dropout, the lecture's dropout, connected mas
 per_layer_normalization   the lecture's full-training-set normalization of every layer's input
 batchnorm                 ``batch_norm`` with torch.nn.functional semantics, staged and
                           closed-form backward passes
+torch_bn                  PyTorch batch norm: autograd Function with a closed-form backward,
+                          drop-in BatchNorm1d/2d modules, fused Triton kernels for CUDA
+digits                    handwritten digits for the experiments (scikit-learn's, or MNIST files)
+experiments               the training code of the book's experiments chapter
 """
