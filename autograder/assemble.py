@@ -451,8 +451,10 @@ def assemble(assignment: Assignment) -> Assembled:
     counters: dict[str, int] = {}
 
     def new_id(kind: str) -> str:
+        """A cell id unique across assignments (``dropout-solution-2``), so that a notebook of
+        one assignment handed in as another matches none of its answer cells."""
         counters[kind] = counters.get(kind, 0) + 1
-        return f"{kind}-{counters[kind]}"
+        return f"{name}-{kind}-{counters[kind]}"
 
     for i, cell in enumerate(ex.cells):
         where = f"{exercise_path(name).relative_to(ROOT)} cell {i + 1}"

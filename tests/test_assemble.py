@@ -198,3 +198,15 @@ def test_strip_hidden_tests_removes_every_block():
     src = f"a = 1\n{BEGIN_HIDDEN}\nsecret\n{END_HIDDEN}\nb = 2\n{BEGIN_HIDDEN}\ns2\n{END_HIDDEN}"
     out = strip_hidden_tests(src)
     assert "secret" not in out and "s2" not in out and "a = 1" in out and "b = 2" in out
+
+
+def test_answer_cell_ids_are_unique_across_assignments():
+    """No solution or given cell id of one assignment is also one of another's, so the grader
+    can tell a notebook handed in under the wrong assignment."""
+    seen = {}
+    for name, spec in ASSIGNMENTS.items():
+        for cell in assemble(spec).notebook.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("solution") or (meta.get("locked") and not meta.get("grade")):
+                assert meta["grade_id"] not in seen, (name, seen.get(meta["grade_id"]))
+                seen[meta["grade_id"]] = name
