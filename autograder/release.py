@@ -74,6 +74,41 @@ def generate_assignment(course_dir: Path, name: str) -> None:
                            f"{result.get('error') or ''}\n{result.get('log') or ''}")
 
 
+class ReleaseError(RuntimeError):
+    """A release that would fail half-way, refused before anything is changed."""
+
+
+def graded_cells_conflict(course_dir: Path, name: str, notebook) -> str | None:
+    """Why nbgrader would refuse to re-release ``name`` into ``course_dir``, or None.
+
+    nbgrader cannot add or remove graded, solution or locked cells of an assignment that has
+    submissions in the gradebook; it then deletes the release folder and stops. This check
+    finds that case first, so the existing release and grades stay as they are."""
+    db = Path(course_dir) / "gradebook.db"
+    if not db.is_file():
+        return None
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{db.resolve()}", course_id=COURSE_ID) as gb:
+        try:
+            assignment = gb.find_assignment(name)
+        except MissingEntry:
+            return None
+        if not assignment.submissions:
+            return None
+        old = {c.name for nb in assignment.notebooks for c in nb.source_cells}
+        n_submissions = len(assignment.submissions)
+    new = {c.metadata["nbgrader"]["grade_id"] for c in notebook.cells
+           if "nbgrader" in c.metadata and "grade_id" in c.metadata["nbgrader"]}
+    if old == new:
+        return None
+    return (f"assignment {name!r} in {course_dir} has {n_submissions} graded submission(s), "
+            f"and its cells changed (added: {sorted(new - old) or 'none'}; removed: "
+            f"{sorted(old - new) or 'none'}); nbgrader cannot change the cells of a graded "
+            f"assignment. Release into another folder (--out), or remove the assignment's "
+            f"submissions from the gradebook first.")
+
+
 def build_course(course_dir: Path = DEFAULT_OUT, names: list[str] | None = None) -> Path:
     """Assemble, release and write solutions for ``names`` (default: every assignment) under
     ``course_dir``; returns the course folder. Earlier outputs of these assignments are
@@ -84,9 +119,14 @@ def build_course(course_dir: Path = DEFAULT_OUT, names: list[str] | None = None)
     if unknown:
         raise SystemExit(f"unknown assignment(s) {unknown}; known: {list(ASSIGNMENTS)}")
     course_dir.mkdir(parents=True, exist_ok=True)
+    assembled_all = {name: assemble(ASSIGNMENTS[name]) for name in names}
+    problems = [p for name in names
+                if (p := graded_cells_conflict(course_dir, name, assembled_all[name].notebook))]
+    if problems:
+        raise ReleaseError("\n".join(problems))
     (course_dir / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(course_id=COURSE_ID))
     for name in names:
-        assembled = assemble(ASSIGNMENTS[name])
+        assembled = assembled_all[name]
         for kind in ("source", "release", "solution"):
             shutil.rmtree(course_dir / kind / name, ignore_errors=True)
         write_source(assembled, course_dir)
@@ -129,7 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assignment", action="append", choices=list(ASSIGNMENTS),
                         help="only this assignment (repeatable; default all)")
     args = parser.parse_args(argv)
-    out = build_course(args.out, args.assignment)
+    try:
+        out = build_course(args.out, args.assignment)
+    except ReleaseError as e:
+        print(f"release: {e}", file=sys.stderr)
+        return 1
     write_downloads(out, args.assignment)
     for name in args.assignment or ASSIGNMENTS:
         print(f"{name}: {out / 'release' / name}  (solutions: {out / 'solution' / name})")

@@ -233,3 +233,36 @@ def test_stock_nbgrader_autograde_grades_the_course(course):
         for student in ("perfect", "no-rescale"):
             sub = gb.find_submission("dropout", student)
             assert sub.score == pytest.approx(expected[(student, "dropout")]), student
+
+
+def test_rerelease_with_changed_cells_is_refused_before_anything_changes(tmp_path, capsys,
+                                                                         monkeypatch):
+    """Once an assignment has graded submissions, a release that would change its cells is
+    refused with a message naming the cells, and the existing release folder is kept."""
+    import copy
+
+    from nbgrader.api import Gradebook
+
+    from autograder.release import COURSE_ID, graded_cells_conflict
+
+    build_course(tmp_path, ["dropout"])
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}", course_id=COURSE_ID) as gb:
+        gb.add_student("ada")
+        gb.add_submission("dropout", "ada")
+    nb = assemble(ASSIGNMENTS["dropout"]).notebook
+    assert graded_cells_conflict(tmp_path, "dropout", nb) is None
+    changed = copy.deepcopy(nb)
+    cell = next(c for c in changed.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    cell.metadata["nbgrader"]["grade_id"] = "renamed"
+    problem = graded_cells_conflict(tmp_path, "dropout", changed)
+    assert problem and "1 graded submission" in problem and "renamed" in problem
+    import dataclasses
+
+    import autograder.release as release
+
+    original = release.assemble
+    monkeypatch.setattr(release, "assemble",
+                        lambda spec: dataclasses.replace(original(spec), notebook=changed))
+    assert main(["--out", str(tmp_path), "--assignment", "dropout"]) == 1
+    assert "nbgrader cannot change the cells" in capsys.readouterr().err
+    assert (tmp_path / "release" / "dropout" / "dropout.ipynb").is_file()
