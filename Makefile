@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $@
 
 book: $(STAMP)
-	$(BIN)/python -m autograder release --out _build/course >/dev/null
+	$(BIN)/python -m autograder release --out _build/book-course >/dev/null
 	$(BIN)/jupyter-book build . --builder html -W --keep-going
 
 book-clean:
