@@ -21,3 +21,12 @@ def channel_scales(rng: np.random.Generator, channels: int) -> np.ndarray:
     scales = 10.0 ** rng.uniform(-3, 1, size=channels)
     scales[0] = 1e-3
     return scales
+
+
+def channel_input(rng: np.random.Generator, shape: tuple, mean_spreads: float) -> np.ndarray:
+    """A random input of ``shape`` (axis 1 = channels) whose channels have the spreads of
+    :func:`channel_scales` and means up to about ``mean_spreads`` spreads away from 0."""
+    C = shape[1]
+    bshape = (1, C) + (1,) * (len(shape) - 2)
+    scales = channel_scales(rng, C).reshape(bshape)
+    return rng.normal(size=shape) * scales + rng.normal(size=bshape) * mean_spreads * scales

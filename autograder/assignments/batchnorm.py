@@ -15,15 +15,14 @@ from solutions import batchnorm as ref
 from solutions import gradcheck
 
 from ..spec import Assignment, Part, allclose_check
-from ._common import channel_scales, f64
+from ._common import channel_input, f64
 
 
 def _fc_input(rng, channels=None):
     """An (N, D) input whose features have spreads from 1e-3 to 10 and large means."""
     n = int(rng.integers(3, 9))
     d = int(rng.integers(2, 7)) if channels is None else channels
-    scales = channel_scales(rng, d)
-    return rng.normal(size=(n, d)) * scales + rng.normal(size=d) * 3 * scales
+    return channel_input(rng, (n, d), mean_spreads=3)
 
 
 def forward_cases(make_input):

@@ -14,7 +14,7 @@ from solutions import batchnorm as ref
 
 from ..spec import Assignment, Part, allclose_check
 from . import batchnorm as fc
-from ._common import channel_scales, f64
+from ._common import channel_input, f64
 
 
 def _conv_input(rng, channels=None):
@@ -23,10 +23,7 @@ def _conv_input(rng, channels=None):
     ndim = int(rng.choice([3, 4, 4, 4, 5]))
     C = int(rng.integers(2, 5)) if channels is None else channels
     spatial = tuple(int(s) for s in rng.integers(2, 5, size=ndim - 2))
-    shape = (int(rng.integers(2, 4)), C) + spatial
-    bshape = (1, C) + (1,) * (ndim - 2)
-    scales = channel_scales(rng, C).reshape(bshape)
-    return rng.normal(size=shape) * scales + rng.normal(size=bshape) * 3 * scales
+    return channel_input(rng, (int(rng.integers(2, 4)), C) + spatial, mean_spreads=3)
 
 
 def _axes_cases(rng):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..spec import Assignment, Part, allclose_check
-from ._common import channel_scales, f64
+from ._common import channel_input, f64
 
 
 def _ref():
@@ -34,10 +34,7 @@ def _input(rng, channels=None, ndim=None):
     ndim = int(rng.choice([2, 3, 4, 4])) if ndim is None else ndim
     C = int(rng.integers(2, 5)) if channels is None else channels
     spatial = tuple(int(s) for s in rng.integers(2, 4, size=ndim - 2))
-    shape = (int(rng.integers(2, 5)), C) + spatial
-    bshape = (1, C) + (1,) * (ndim - 2)
-    scales = channel_scales(rng, C).reshape(bshape)
-    return rng.normal(size=shape) * scales + rng.normal(size=bshape) * 2 * scales
+    return channel_input(rng, (int(rng.integers(2, 5)), C) + spatial, mean_spreads=2)
 
 
 def _forward_cases(rng):
