@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 book: $(STAMP)
 	$(BIN)/python -m autograder release --out _build/book-course >/dev/null
 	$(BIN)/jupyter-book build . --builder html -W --keep-going
+	$(BIN)/python book/_ext/launch_notebooks.py --out _build/launch
 
 book-clean:
 	rm -rf _build/html _build/jupyter_execute _build/.doctrees _build/.jupyter_cache
