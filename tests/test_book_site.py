@@ -185,3 +185,18 @@ def test_built_site_offers_notebook_downloads_and_launch_links():
         assert (SITE / "_sources" / f"{chapter}.ipynb").is_file(), chapter
         assert "mybinder.org/v2/gh/" in page and f"{name}.md" in page, chapter
         assert "colab.research.google.com/github/" in page, chapter
+
+
+def test_figures_are_opaque_so_they_read_in_the_dark_theme_too():
+    """Every figure the site serves is an opaque PNG: black axes and labels on a white
+    background stay readable when a reader switches the theme to dark (a transparent figure
+    would put black text on a dark page)."""
+    _need_site()
+    import matplotlib.image as mpimg
+
+    images = sorted((SITE / "_images").glob("*.png"))
+    assert len(images) >= 10
+    for path in images:
+        pixels = mpimg.imread(path)
+        if pixels.ndim == 3 and pixels.shape[-1] == 4:
+            assert pixels[..., 3].min() == 1.0, f"{path.name} has transparent pixels"
