@@ -276,8 +276,8 @@ def _compile_for_h100(fn, pointer_types, constexprs, divisible_by_16):
         elif name.endswith("_ptr"):
             signature[name] = pointer_types.get(name, "*fp32")
             attrs[(i,)] = [["tt.divisibility", 16]]
-        elif name in ("momentum", "eps", "m"):
-            signature[name] = "fp32"
+        elif name in FLOAT_SCALARS:
+            signature[name] = "fp64"
         else:
             signature[name] = "i32"
             if name in divisible_by_16:
@@ -286,6 +286,28 @@ def _compile_for_h100(fn, pointer_types, constexprs, divisible_by_16):
                     constexprs={(names.index(k),): v for k, v in constexprs.items()})
     return triton.compile(src, target=GPUTarget("cuda", 90, 32),
                           options={"num_warps": 8, "enable_fp_fusion": True})
+
+
+FLOAT_SCALARS = ("momentum", "eps", "m")
+KERNELS = ("_forward_reduce_kernel", "_forward_finalize_kernel", "_forward_apply_kernel",
+           "_backward_reduce_kernel", "_backward_finalize_kernel", "_backward_dx_kernel")
+
+
+def test_float_scalars_are_declared_float64():
+    """momentum, eps and m are declared tl.float64 in every kernel that takes them, so that a
+    compiled kernel receives them in float64 as the interpreter does (an undeclared Python
+    float becomes a float32 argument on the GPU, but stays float64 under TRITON_INTERPRET=1)."""
+    pytest.importorskip("triton", reason="triton is not installed")
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        pytest.skip("TRITON_INTERPRET=1 in this process: kernels are interpreted, not compiled")
+    from solutions.torch_bn import triton_kernels as K
+
+    declared = {}
+    for kernel in KERNELS:
+        for param in getattr(K, kernel).params:
+            if param.name in FLOAT_SCALARS:
+                declared[(kernel, param.name)] = param.annotation_type
+    assert len(declared) == 6 and set(declared.values()) == {"fp64"}, declared
 
 
 # (kernel, element type, layout, extra constexprs); NCHW tiles 4x1024x1, channels-last 64x1x64
@@ -409,6 +431,30 @@ def test_cuda_large_mean_float32():
     rm, rv = torch.zeros(8, device="cuda"), torch.ones(8, device="cuda")
     functional.batch_norm(x, rm, rv, training=True, momentum=1.0)
     torch.testing.assert_close(rv.double(), x.double().var(dim=(0, 2, 3)), rtol=1e-4, atol=0)
+
+
+@cuda
+@pytest.mark.cuda
+def test_cuda_float64_is_exact_with_explicit_triton():
+    """On CUDA, "auto" sends float64 to the torch ops, and backend="triton" in float64 matches
+    float64 torch to 1e-12 relative (y, running statistics, dx): momentum, eps and m reach the
+    compiled kernels in float64, not float32."""
+    from solutions.torch_bn import functional
+
+    gen = torch.Generator(device="cuda").manual_seed(3)
+    x = torch.randn(16, 5, 9, 9, generator=gen, device="cuda", dtype=torch.float64) * 1e-3 + 1
+    assert functional.select_backend(x) == "torch"
+    rm, rv = torch.zeros(5, device="cuda", dtype=torch.float64), torch.ones_like(x[0, :, 0, 0])
+    rm_e, rv_e = rm.clone(), rv.clone()
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya = functional.batch_norm(xa, rm, rv, training=True, momentum=0.1, eps=1e-5,
+                               backend="triton")
+    yb = torch.nn.functional.batch_norm(xb, rm_e, rv_e, training=True, momentum=0.1, eps=1e-5)
+    dy = torch.randn(x.shape, generator=gen, device="cuda", dtype=torch.float64)
+    ya.backward(dy)
+    yb.backward(dy)
+    for got, want in [(ya, yb), (rm, rm_e), (rv, rv_e), (xa.grad, xb.grad)]:
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12 * want.abs().max().item())
 
 
 if __name__ == "__main__" and "--interpret" in sys.argv:

@@ -35,8 +35,12 @@ per-channel coefficients of ``dx = k1 * dy + k2 * (x - mean) + k3``, the closed 
 kernel (or the same program, when ``split == 1``) writes dx.
 
 Accumulation is in float32 for float16/bfloat16/float32 input and float64 for float64 input.
-``momentum`` and ``eps`` reach the compiled kernels as float32 scalars, so with float64 input the
-running statistics can differ from torch's in about the 8th significant digit.
+The float scalars (``momentum``, ``eps``, the count ``m``) are declared ``tl.float64`` kernel
+arguments and rounded in the kernel to the accumulation type: without the declaration a
+compiled kernel receives a Python float as float32, while ``TRITON_INTERPRET=1`` keeps it in
+float64, so the interpreter would show float64 results more precise than a GPU gives.
+(``functional.batch_norm``'s "auto" sends float64 to the torch ops anyway; this keeps an
+explicit ``backend="triton"`` exact too.)
 Block sizes come from a fixed heuristic (:func:`launch_config`), never ``@triton.autotune``,
 so that the kernels also run under ``TRITON_INTERPRET=1`` on the CPU, where the tests run them.
 """
@@ -53,7 +57,7 @@ import triton
 import triton.language as tl
 
 __all__ = ["LaunchConfig", "launch_config", "layout_of", "forward", "backward",
-           "TritonBatchNormFunction", "SUPPORTED_DTYPES"]
+           "TritonBatchNormFunction", "SUPPORTED_DTYPES", "INTERPRETED"]
 
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -121,7 +125,10 @@ def _finalize_forward(c, cmask, count, mean, m2, w_ptr, b_ptr, rmean_ptr, rvar_p
                       mean_ptr, invstd_ptr, momentum, eps, HAS_WEIGHT: tl.constexpr,
                       HAS_BIAS: tl.constexpr, HAS_RMEAN: tl.constexpr, HAS_RVAR: tl.constexpr,
                       ACC: tl.constexpr):
-    """Store mean and invstd, update the running buffers; return the per-channel scale, shift."""
+    """Store mean and invstd, update the running buffers; return the per-channel scale, shift.
+    momentum and eps arrive as float64 and are rounded once to ACC."""
+    momentum = tl.full([], momentum, ACC)
+    eps = tl.full([], eps, ACC)
     var = m2 / tl.maximum(count, 1.0)  # count >= 2 on real channels; the max guards padding
     if ACC == tl.float64:
         invstd = 1.0 / tl.sqrt(var + eps)
@@ -163,6 +170,7 @@ def _apply_affine(x_ptr, y_ptr, scale, shift, a_start, a_stop, B, c0, C, sA, sB,
 def _finalize_backward(c, cmask, m, sum_dy, sum_dy_xmu, invstd, w_ptr, dw_ptr, db_ptr,
                        HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, ACC: tl.constexpr):
     """Store dgamma, dbeta; return k1, k2, k3 of dx = k1 * dy + k2 * (x - mean) + k3."""
+    m = tl.full([], m, ACC)  # float64 argument (exact for any count), rounded once to ACC
     sum_dy_xhat = sum_dy_xmu * invstd
     k1 = invstd
     if HAS_WEIGHT:
@@ -195,7 +203,8 @@ def _apply_dx(x_ptr, dy_ptr, dx_ptr, mean, k1, k2, k3, a_start, a_stop, B, c0, C
 @triton.jit
 def _forward_reduce_kernel(
         x_ptr, y_ptr, w_ptr, b_ptr, rmean_ptr, rvar_ptr, mean_ptr, invstd_ptr,
-        pn_ptr, pmean_ptr, pm2_ptr, A, B, C, sA, sB, sC, a_per_split, momentum, eps,
+        pn_ptr, pmean_ptr, pm2_ptr, A, B, C, sA, sB, sC, a_per_split, momentum: tl.float64,
+        eps: tl.float64,
         HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_RMEAN: tl.constexpr,
         HAS_RVAR: tl.constexpr, FUSED: tl.constexpr, ACC: tl.constexpr,
         BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_C: tl.constexpr):
@@ -225,7 +234,7 @@ def _forward_reduce_kernel(
 @triton.jit
 def _forward_finalize_kernel(
         pn_ptr, pmean_ptr, pm2_ptr, split, C, x_ptr, sC, w_ptr, b_ptr, rmean_ptr, rvar_ptr,
-        mean_ptr, invstd_ptr, scale_ptr, shift_ptr, momentum, eps,
+        mean_ptr, invstd_ptr, scale_ptr, shift_ptr, momentum: tl.float64, eps: tl.float64,
         HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_RMEAN: tl.constexpr,
         HAS_RVAR: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
     c = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -264,7 +273,7 @@ def _forward_apply_kernel(
 @triton.jit
 def _backward_reduce_kernel(
         x_ptr, dy_ptr, dx_ptr, mean_ptr, invstd_ptr, w_ptr, dw_ptr, db_ptr, psdy_ptr,
-        psdyx_ptr, A, B, C, sA, sB, sC, a_per_split, m,
+        psdyx_ptr, A, B, C, sA, sB, sC, a_per_split, m: tl.float64,
         HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, FUSED: tl.constexpr,
         ACC: tl.constexpr, BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_C: tl.constexpr):
     pid_c = tl.program_id(0)
@@ -299,7 +308,8 @@ def _backward_reduce_kernel(
 
 @triton.jit
 def _backward_finalize_kernel(
-        psdy_ptr, psdyx_ptr, split, C, m, invstd_ptr, w_ptr, dw_ptr, db_ptr, k_ptr,
+        psdy_ptr, psdyx_ptr, split, C, m: tl.float64, invstd_ptr, w_ptr, dw_ptr, db_ptr,
+        k_ptr,
         HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, ACC: tl.constexpr,
         BLOCK: tl.constexpr):
     c = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -335,6 +345,11 @@ def _backward_dx_kernel(
 
 
 # ----------------------------------------------------------------------------- host side
+
+INTERPRETED = not isinstance(_forward_reduce_kernel, triton.runtime.JITFunction)
+"""True when TRITON_INTERPRET=1 was set as this module was imported: the kernels then run in
+Triton's CPU interpreter (and accept CPU tensors); otherwise they compile for CUDA."""
+
 
 @dataclass(frozen=True)
 class LaunchConfig:
