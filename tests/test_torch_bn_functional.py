@@ -104,6 +104,26 @@ def test_argument_errors_come_before_dispatch():
 
 @pytest.mark.skipif(platform.system() != "Linux",
                     reason="pyproject.toml installs triton only on Linux")
+@pytest.mark.parametrize("name", ["running_mean", "running_var", "weight", "bias"])
+def test_per_channel_tensor_on_another_device_is_refused(name):
+    """A per-channel tensor on another device than the input is a RuntimeError naming both
+    devices, for every backend, before anything runs (meta stands in for a second device)."""
+    args = dict(running_mean=torch.zeros(3), running_var=torch.ones(3), weight=torch.ones(3),
+                bias=torch.zeros(3))
+    args[name] = args[name].to("meta")
+    for backend in functional.BACKENDS:
+        with pytest.raises(RuntimeError, match=f"same device.*cpu, {name} on meta"):
+            functional.batch_norm(torch.randn(4, 3), training=True, backend=backend, **args)
+
+
+def test_integer_per_channel_tensor_is_refused():
+    """An integer running buffer is refused (its update would be truncated), for every backend."""
+    for backend in functional.BACKENDS:
+        with pytest.raises(RuntimeError, match="running_mean must be a floating-point tensor"):
+            functional.batch_norm(torch.randn(4, 3), torch.zeros(3, dtype=torch.long),
+                                  torch.ones(3), training=True, backend=backend)
+
+
 def test_triton_is_importable_here():
     """Triton imports in this environment (it is a dependency on Linux)."""
     assert functional.triton_available()

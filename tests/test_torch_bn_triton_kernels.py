@@ -182,10 +182,38 @@ def _run_gradcheck():
         (x, w, b)))
 
 
+def _run_strided_per_channel():
+    """weight, bias and the running buffers as strided views (every other entry of a bigger
+    tensor) through backend="triton", against torch.nn.functional on the same views (float64):
+    the largest differences, and whether the entries in between were left alone."""
+    from solutions.torch_bn import functional
+
+    gen = torch.Generator().manual_seed(13)
+    f64 = dict(generator=gen, dtype=torch.float64)
+    x = torch.randn(4, 3, 5, 6, **f64) * 2 + 1
+    dy = torch.randn(4, 3, 5, 6, **f64)
+    big = [torch.randn(6, **f64) for _ in range(3)] + [torch.rand(6, **f64) + 0.5]
+    got, want = [], []
+    for side in (got, want):
+        w_big, b_big = big[0].clone().requires_grad_(), big[1].clone().requires_grad_()
+        rm_big, rv_big = big[2].clone(), big[3].clone()
+        xs = x.clone().requires_grad_()
+        args = (xs, rm_big[::2], rv_big[::2], w_big[::2], b_big[::2], True, 0.1, 1e-5)
+        y = (functional.batch_norm(*args, backend="triton") if side is got
+             else torch.nn.functional.batch_norm(*args))
+        y.backward(dy)
+        side += [y, xs.grad, w_big.grad, b_big.grad, rm_big, rv_big]
+    names = ["y", "dx", "dweight", "dbias", "running_mean", "running_var"]
+    errors = {n: (a - b).abs().max().item() for n, a, b in zip(names, got, want, strict=True)}
+    untouched = all(torch.equal(t[1::2], b[1::2]) for t, b in zip(got[4:], big[2:], strict=True))
+    return {"errors": errors, "untouched": untouched}
+
+
 def _child_main():
     assert os.environ.get("TRITON_INTERPRET") == "1", "run with TRITON_INTERPRET=1"
     report = {"cases": {name: _run_case(name) for name in CASES},
-              "module": _run_module_training(), "gradcheck": _run_gradcheck()}
+              "module": _run_module_training(), "gradcheck": _run_gradcheck(),
+              "strided": _run_strided_per_channel()}
     print("JSON:" + json.dumps(report))
 
 
@@ -246,6 +274,15 @@ def test_interpreted_module_trains_like_torch_nn(interpreted):
 def test_interpreted_gradcheck(interpreted):
     """torch.autograd.gradcheck passes through the Triton Function (float64, interpreter)."""
     assert interpreted["gradcheck"] is True
+
+
+def test_interpreted_strided_per_channel_tensors(interpreted):
+    """Strided views as weight, bias and running buffers (bn.weight = big[::2]) are addressed
+    correctly, their running statistics are updated in the caller's tensors, the entries in
+    between stay untouched, and the gradients reach the big tensors (float64, 1e-12)."""
+    strided = interpreted["strided"]
+    assert all(v <= 1e-12 for v in strided["errors"].values()), strided["errors"]
+    assert strided["untouched"]
 
 
 def test_launch_config_rejects_bad_tiles():

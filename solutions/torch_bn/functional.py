@@ -23,8 +23,8 @@ import torch
 
 from . import reference
 
-__all__ = ["batch_norm", "triton_available", "BACKENDS", "AUTO_TRITON_DTYPES", "choose_backend",
-           "select_backend"]
+__all__ = ["batch_norm", "check_arguments", "triton_available", "BACKENDS",
+           "AUTO_TRITON_DTYPES", "choose_backend", "select_backend"]
 
 BACKENDS = ("auto", "torch", "triton")
 AUTO_TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
@@ -97,11 +97,30 @@ def _triton_kernels_for(input):
     return kernels
 
 
+def check_arguments(input, running_mean, running_var, weight, bias, training):
+    """:func:`solutions.torch_bn.reference.check_arguments` (torch's errors for the input's
+    rank, the per-channel sizes, one value per channel, missing running statistics), and the
+    per-channel tensors on the input's device (the kernels would read another device's memory)
+    and of a floating-point dtype, RuntimeError as torch raises. Any float dtype and any
+    strides are accepted: the kernels cast, and work on contiguous copies of strided ones."""
+    reference.check_arguments(input, running_mean, running_var, weight, bias, training)
+    for name, v in [("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)]:
+        if v is None:
+            continue
+        if v.device != input.device:
+            raise RuntimeError("Expected all tensors to be on the same device, but found at "
+                               f"least two devices: input is on {input.device}, {name} on "
+                               f"{v.device}")
+        if not v.is_floating_point():
+            raise RuntimeError(f"{name} must be a floating-point tensor, got {v.dtype}")
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5, *, backend="auto"):
     """Same signature and semantics as ``torch.nn.functional.batch_norm``; ``backend`` picks the
     training-mode implementation ("auto", "torch" or "triton", see :func:`choose_backend`)."""
-    reference.check_arguments(input, running_mean, running_var, weight, bias, training)
+    check_arguments(input, running_mean, running_var, weight, bias, training)
     if not training or select_backend(input, backend) == "torch":
         return reference.batch_norm(input, running_mean, running_var, weight, bias, training,
                                     momentum, eps)

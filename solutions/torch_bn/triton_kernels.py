@@ -465,9 +465,33 @@ def _placeholder(device, dtype):
     return torch.empty(1, dtype=dtype, device=device)
 
 
+def _per_channel(t):
+    """t as a contiguous 1-D tensor: a view of t when t is contiguous, else a copy (the
+    kernels address per-channel tensors as c = 0 .. C-1 with stride 1)."""
+    return None if t is None else t.contiguous().view(-1)
+
+
+def _copy_back(buffer, used):
+    """Make an in-place update of a running buffer land in the caller's tensor when the kernel
+    updated a contiguous copy of it."""
+    if buffer is not None and used.data_ptr() != buffer.data_ptr():
+        buffer.copy_(used.view(buffer.shape))
+
+
 def forward(x, weight, bias, running_mean, running_var, momentum, eps, config=None):
     """Training-mode forward. Returns (y, x_used, mean, invstd); x_used is x itself unless a
-    copy to NCHW-contiguous was needed. Updates the running buffers in place."""
+    copy to NCHW-contiguous was needed. Updates the running buffers in place (strided ones
+    too: the kernel updates a contiguous copy, copied back)."""
+    buffers = running_mean, running_var
+    weight, bias, running_mean, running_var = map(_per_channel, (weight, bias, *buffers))
+    y, x, mean, invstd = _forward(x, weight, bias, running_mean, running_var, momentum, eps,
+                                  config)
+    _copy_back(buffers[0], running_mean)
+    _copy_back(buffers[1], running_var)
+    return y, x, mean, invstd
+
+
+def _forward(x, weight, bias, running_mean, running_var, momentum, eps, config):
     x, lay = _prepare(x)
     acc_tl, acc_torch = _acc(x.dtype)
     cfg = config or launch_config(lay, x.device)
@@ -508,6 +532,7 @@ def forward(x, weight, bias, running_mean, running_var, momentum, eps, config=No
 def backward(dy, x, weight, has_bias, mean, invstd, config=None):
     """Closed-form backward for the forward above. Returns (dx, dweight, dbias) in float32
     (float64 for float64 input) for dweight/dbias, dx in x's dtype and layout."""
+    weight = _per_channel(weight)
     lay = layout_of(x)
     dy = _like(dy.to(x.dtype), lay)
     acc_tl, acc_torch = _acc(x.dtype)
@@ -553,7 +578,7 @@ class TritonBatchNormFunction(torch.autograd.Function):
                                               momentum, eps)
         ctx.save_for_backward(x_used, weight, mean, invstd)
         ctx.bias_dtype = None if bias is None else bias.dtype
-        ctx.input_dtype = input.dtype
+        ctx.bias_shape = None if bias is None else bias.shape
         return y
 
     @staticmethod
@@ -563,6 +588,6 @@ class TritonBatchNormFunction(torch.autograd.Function):
         with _device_guard(x):
             dx, dw, db = backward(grad_output, x, weight, ctx.bias_dtype is not None, mean,
                                   invstd)
-        dweight = dw.to(weight.dtype) if ctx.needs_input_grad[1] else None
-        dbias = db.to(ctx.bias_dtype) if ctx.needs_input_grad[2] else None
+        dweight = dw.to(weight.dtype).view(weight.shape) if ctx.needs_input_grad[1] else None
+        dbias = db.to(ctx.bias_dtype).view(ctx.bias_shape) if ctx.needs_input_grad[2] else None
         return (dx if ctx.needs_input_grad[0] else None), dweight, dbias, None, None, None, None
