@@ -23,12 +23,19 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# id -> (shape, dtype, layout, LaunchConfig args or None for the heuristic, affine, running)
+# id -> (shape, dtype, layout, config, affine, running); config: a tuple of LaunchConfig args
+# (block_a, block_b, block_c, split_a[, split_b]), a dict of launch_config keyword arguments
+# (the heuristic with a tiny tile and program target), or None for the default heuristic.
 # layouts: "nchw" contiguous, "cl" channels_last, "t" a transposed (non-contiguous) view.
+# Cases named "...both-axes" must cut every channel's values along A and B.
 CASES = {
     "f64-nchw-split": ((4, 3, 5, 6), "float64", "nchw", (2, 4, 1, 3), True, True),
     "f64-nchw-fused": ((4, 3, 5, 6), "float64", "nchw", (2, 8, 1, 1), True, True),
     "f64-nchw-heuristic": ((4, 3, 5, 6), "float64", "nchw", None, True, True),
+    "f64-nchw-split-both-axes": ((4, 3, 5, 6), "float64", "nchw", (2, 4, 1, 2, 3), True, True),
+    "f64-nchw-split-b-only": ((1, 2, 8, 8), "float64", "nchw", (1, 4, 1, 1, 4), True, True),
+    "f32-heuristic-split-both-axes": ((4, 2, 6, 6), "float32", "nchw",
+                                      {"tile": 8, "target_programs": 16}, True, True),
     "f64-cl-split-masked-channels": ((4, 3, 5, 6), "float64", "cl", (4, 1, 2, 2), True, True),
     "f64-cl-fused": ((4, 3, 2, 3), "float64", "cl", (8, 1, 4, 1), True, True),
     "f64-2d-split": ((7, 5), "float64", "nchw", (2, 1, 2, 2), True, True),
@@ -77,8 +84,12 @@ def _run_case(name):
     rm = torch.randn(C, generator=gen, dtype=pdtype) if running else None
     rv = torch.rand(C, generator=gen, dtype=pdtype) + 0.5 if running else None
     rm0, rv0 = (rm.clone(), rv.clone()) if running else (None, None)
-    config = K.LaunchConfig(*cfg) if cfg else None
+    if isinstance(cfg, dict):
+        config = K.launch_config(K.layout_of(x), x.device, **cfg)
+    else:
+        config = K.LaunchConfig(*cfg) if cfg else None
     y, x_used, mean, invstd = K.forward(x, w, b, rm, rv, 0.1, 1e-5, config)
+    grid = K._grid(K.layout_of(x_used), config or K.launch_config(K.layout_of(x_used), x.device))
     dx, dw, db = K.backward(dy, x_used, w, affine, mean, invstd, config)
 
     x64 = x.double().requires_grad_()
@@ -91,7 +102,8 @@ def _run_case(name):
     eps_acc = torch.finfo(mean.dtype).eps
     report = {"layout_kept": bool(
         y.is_contiguous(memory_format=torch.channels_last) == (layout == "cl")
-        and dx.stride() == y.stride() and y.dtype == x.dtype and dx.dtype == x.dtype)}
+        and dx.stride() == y.stride() and y.dtype == x.dtype and dx.dtype == x.dtype),
+        "splits": [grid.split_a, grid.split_b]}
     dims = [0] + list(range(2, x.dim()))
     x64d = x64.detach()
     var64 = x64d.var(dim=dims, unbiased=False)
@@ -252,8 +264,11 @@ def interpreted(tmp_path_factory):
 def test_interpreted_kernels_match_float64_torch(interpreted, name):
     """Under TRITON_INTERPRET=1, forward (y, running stats) and backward (dx, dgamma, dbeta)
     match float64 torch within the stated tolerances, keeping dtype and memory format."""
-    report = interpreted["cases"][name]
+    report = dict(interpreted["cases"][name])
     assert report.pop("layout_kept"), name
+    split_a, split_b = report.pop("splits")
+    if name.endswith("both-axes"):
+        assert split_a > 1 and split_b > 1, (split_a, split_b)
     bad = {k: v for k, v in report.items() if not v[0] <= v[1]}
     assert not bad, f"{name}: error above tolerance: {bad}"
     expected = {"y", "dx", "batch_var"} | ({"dweight", "dbias"} if CASES[name][4] else set()) | (
@@ -292,8 +307,49 @@ def test_launch_config_rejects_bad_tiles():
 
     with pytest.raises(ValueError, match="block_a must be a power of two"):
         LaunchConfig(3, 1, 1, 1)
-    with pytest.raises(ValueError, match="split must be >= 1"):
+    with pytest.raises(ValueError, match="split_a must be >= 1"):
         LaunchConfig(1, 1, 1, 0)
+    with pytest.raises(ValueError, match="split_b must be >= 1"):
+        LaunchConfig(1, 1, 1, 1, 0)
+
+
+@pytest.mark.parametrize("shape,channels_last,cut_b", [
+    ((1, 64, 112, 112), False, True),    # A = N = 1: only B can be cut
+    ((4, 64, 56, 56), False, True),
+    ((2, 128, 56, 56), False, True),
+    ((8, 256, 28, 28), False, False),    # 784 values per image: one tile of 1024, no cut
+    ((256, 64, 112, 112), False, False),  # A alone gives enough slices
+    ((1, 64, 112, 112), True, False),    # channels-last: B = 1, A = N * H * W
+    ((32, 256), False, False),
+])
+def test_launch_config_fills_the_gpu(shape, channels_last, cut_b):
+    """With 528 programs wanted (an H100: 132 SMs x 4), the heuristic cuts each channel's values
+    along A and, when A alone gives too few slices (a small batch of large images in NCHW),
+    along B too, so that at least half of the target is launched; configurations that need
+    no cut along B get none."""
+    pytest.importorskip("triton", reason="triton is not installed")
+    from solutions.torch_bn import triton_kernels as K
+
+    x = torch.empty(shape, device="meta")
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    lay = K.layout_of(x)
+    cfg = K.launch_config(lay, x.device, target_programs=528)
+    grid = K._grid(lay, cfg)
+    tiles = grid.shape[0] * -(-lay.A // cfg.block_a) * -(-lay.B // cfg.block_b)
+    assert (grid.split_b > 1) == cut_b, grid
+    assert grid.shape[0] * grid.slices >= min(264, tiles), (grid, tiles)
+
+
+def test_launch_config_keeps_many_channels_fused():
+    """2048 NCHW channels fill the GPU alone: one slice per channel, the fused path."""
+    pytest.importorskip("triton", reason="triton is not installed")
+    from solutions.torch_bn import triton_kernels as K
+
+    lay = K.layout_of(torch.empty(256, 2048, 7, 7, device="meta"))
+    assert K._grid(lay, K.launch_config(lay, torch.device("meta"), target_programs=528)).slices \
+        == 1
+
 
 
 # ----------------------------------------------------------------------------- compile for sm_90
@@ -350,6 +406,7 @@ def test_float_scalars_are_declared_float64():
 # (kernel, element type, layout, extra constexprs); NCHW tiles 4x1024x1, channels-last 64x1x64
 COMPILE_CASES = [
     ("_forward_reduce_kernel", "fp32", "nchw", {"FUSED": True}),
+    ("_forward_reduce_kernel", "fp32", "nchw", {"FUSED": False, "SPLIT_B": True}),
     ("_forward_reduce_kernel", "bf16", "nchw", {"FUSED": False}),
     ("_forward_reduce_kernel", "fp16", "cl", {"FUSED": True}),
     ("_forward_reduce_kernel", "fp64", "cl", {"FUSED": False}),
@@ -357,6 +414,7 @@ COMPILE_CASES = [
     ("_backward_reduce_kernel", "fp32", "nchw", {"FUSED": True}),
     ("_backward_reduce_kernel", "bf16", "cl", {"FUSED": False}),
     ("_backward_dx_kernel", "fp32", "nchw", {}),
+    ("_backward_dx_kernel", "bf16", "nchw", {"SPLIT_B": True}),
     ("_forward_finalize_kernel", "fp32", "vector", {"BLOCK": 256}),
     ("_forward_finalize_kernel", "fp64", "vector", {"BLOCK": 256}),
     ("_backward_finalize_kernel", "fp32", "vector", {"BLOCK": 256}),
@@ -386,10 +444,12 @@ def test_kernels_compile_for_h100_with_vector_loads(kernel, elem, layout, extra,
         constexprs, div16 = {}, ("C",)
     elif layout == "nchw":
         constexprs = dict(sB=1, BLOCK_A=4, BLOCK_B=1024, BLOCK_C=1)
-        div16 = ("B", "sA", "sC", "a_per_split")
-    else:
-        constexprs = dict(B=1, sB=1, sC=1, BLOCK_A=64, BLOCK_B=1, BLOCK_C=64)
+        div16 = ("B", "sA", "sC", "a_per_split", "b_per_split")
+    else:   # B = 1, hence one column per slice: Triton specializes arguments equal to 1
+        constexprs = dict(B=1, sB=1, sC=1, b_per_split=1, BLOCK_A=64, BLOCK_B=1, BLOCK_C=64)
         div16 = ("C", "sA", "a_per_split")
+    if "SPLIT_B" in params:
+        constexprs["SPLIT_B"] = False
     constexprs.update(flags, ACC=acc, **extra)
     pointers = {p: f"*{elem}" for p in ("x_ptr", "y_ptr", "dy_ptr", "dx_ptr") if p in params}
     compiled = _compile_for_h100(fn, pointers, constexprs, div16)
@@ -426,7 +486,7 @@ def test_cuda_selects_triton():
 @cuda
 @pytest.mark.cuda
 @pytest.mark.parametrize("shape", [(32, 64, 28, 28), (8, 256, 14, 14), (32, 2048, 7, 7),
-                                   (256, 7), (3, 5, 1, 1)])
+                                   (1, 64, 112, 112), (2, 128, 56, 56), (256, 7), (3, 5, 1, 1)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_cuda_kernels_match_torch_nn(shape, dtype, channels_last):
