@@ -34,6 +34,9 @@ CASES = {
     "f64-nchw-heuristic": ((4, 3, 5, 6), "float64", "nchw", None, True, True),
     "f64-nchw-split-both-axes": ((4, 3, 5, 6), "float64", "nchw", (2, 4, 1, 2, 3), True, True),
     "f64-nchw-split-b-only": ((1, 2, 8, 8), "float64", "nchw", (1, 4, 1, 1, 4), True, True),
+    "f64-nchw-ragged-tiles": ((7, 2, 5, 5), "float64", "nchw", (2, 8, 1, 1), True, True),
+    "f32-nchw-ragged-both-axes": ((7, 2, 5, 5), "float32", "nchw", (2, 8, 1, 2, 2), True, True),
+    "f64-cl-ragged-tiles": ((5, 3, 3, 3), "float64", "cl", (4, 1, 2, 1), True, True),
     "f32-heuristic-split-both-axes": ((4, 2, 6, 6), "float32", "nchw",
                                       {"tile": 8, "target_programs": 16}, True, True),
     "f64-cl-split-masked-channels": ((4, 3, 5, 6), "float64", "cl", (4, 1, 2, 2), True, True),
@@ -354,6 +357,21 @@ def test_launch_config_keeps_many_channels_fused():
 
 # ----------------------------------------------------------------------------- compile for sm_90
 
+def _barriers_in_loops(ptx):
+    """How many bar.sync instructions of the PTX lie inside a loop (between a label and a
+    later branch back to it): a block-wide reduction or layout change in a tile loop."""
+    import re
+
+    lines = ptx.splitlines()
+    labels = {m.group(1): i for i, ln in enumerate(lines)
+              if (m := re.match(r"^(\$L__BB\d+_\d+):", ln))}
+    loops = [(labels[m.group(1)], i) for i, ln in enumerate(lines)
+             if (m := re.search(r"bra(?:\.uni)?\s+(\$L__BB\d+_\d+);", ln))
+             and labels.get(m.group(1), len(lines)) < i]
+    return sum(1 for i, ln in enumerate(lines) if "bar.sync" in ln
+               and any(start <= i <= end for start, end in loops))
+
+
 def _compile_for_h100(fn, pointer_types, constexprs, divisible_by_16):
     """Compile a kernel to an sm_90 cubin without a GPU, specialized as a launch would be:
     pointers 16-byte aligned, the named integers divisible by 16, strides of 1 as constants."""
@@ -427,7 +445,8 @@ COMPILE_CASES = [
 def test_kernels_compile_for_h100_with_vector_loads(kernel, elem, layout, extra, tmp_path):
     """Each kernel compiles (no GPU needed) to an sm_90 cubin without register spills (checked
     with Triton's bundled cuobjdump), and the tile kernels load the contiguous axis of either
-    layout with 128-bit vector loads."""
+    layout with 128-bit vector loads and have no barrier (block-wide reduction, layout change
+    through shared memory) inside their tile loops."""
     pytest.importorskip("triton", reason="triton is not installed")
     if os.environ.get("TRITON_INTERPRET") == "1":
         pytest.skip("TRITON_INTERPRET=1 in this process: kernels are interpreted, not compiled")
@@ -456,6 +475,7 @@ def test_kernels_compile_for_h100_with_vector_loads(kernel, elem, layout, extra,
     assert compiled.asm["cubin"]
     if layout != "vector":
         assert "ld.global.v" in compiled.asm["ptx"]
+        assert _barriers_in_loops(compiled.asm["ptx"]) == 0
     cuobjdump = Path(K.triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
     if cuobjdump.exists():
         cubin = tmp_path / "kernel.cubin"

@@ -22,9 +22,10 @@ tile's vector axis).
 
 Kernels
 -------
-Forward: each program reduces its slice to a partial (count, mean, M2) with Chan's merge of
-per-tile two-pass statistics (never E[x^2] - E[x]^2), on values shifted by the channel's first
-element so that a large common offset does not eat the float32 mantissa. With one slice per
+Forward: each program reduces its slice to a partial (count, mean, M2): Welford's update in
+every lane of the tile, then one merge of the lanes with Chan's rule (never E[x^2] - E[x]^2),
+on values shifted by the channel's first element so that a large common offset does not eat
+the float32 mantissa. With one slice per
 channel block (enough channels to fill the GPU) the same program finalizes the
 statistics, updates the running buffers and normalizes its channels (one launch, x read
 twice). Otherwise a finalize kernel merges the partials of each channel (Chan again) and a
@@ -123,23 +124,31 @@ def _channel_shift(x_ptr, c, cmask, sC, ACC: tl.constexpr):
 def _slice_stats(x_ptr, k, a_start, a_stop, b_start, b_stop, c0, C, sA, sB, sC,
                  ACC: tl.constexpr, BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr,
                  BLOCK_C: tl.constexpr):
-    """(count, mean, M2) per channel of the shifted values x - k over the slice:
-    two-pass within each tile, Chan's merge across tiles. The shift keeps the means small, so
-    a large common offset (mean 1e4, spread 1) costs no precision in the merge's delta."""
-    count = tl.zeros([BLOCK_C], ACC)
-    mean = tl.zeros([BLOCK_C], ACC)
-    m2 = tl.zeros([BLOCK_C], ACC)
+    """(count, mean, M2) per channel of the shifted values x - k over the slice: every lane of
+    the tile keeps its own mean and M2 with Welford's update (no block-wide reduction inside
+    the loop), and the lanes are merged once at the end with Chan's rule. The shift keeps the
+    means small, so a large common offset (mean 1e4, spread 1) costs no precision.
+
+    A lane's count needs no accumulator: the a-tiles before the current one were full along A,
+    and lane row i / column j hold a value in na[i] of the a-tiles / nb[j] of the b-tiles."""
+    na = (a_stop - a_start - tl.arange(0, BLOCK_A) + BLOCK_A - 1) // BLOCK_A
+    nb = (b_stop - b_start - tl.arange(0, BLOCK_B) + BLOCK_B - 1) // BLOCK_B
+    nb = nb[None, :, None]
+    mean = tl.zeros([BLOCK_A, BLOCK_B, BLOCK_C], ACC)
+    m2 = tl.zeros([BLOCK_A, BLOCK_B, BLOCK_C], ACC)
     for a0 in range(a_start, a_stop, BLOCK_A):
         for b0 in range(b_start, b_stop, BLOCK_B):
             offs, mask = _tile(a0, a_stop, b0, b_stop, c0, C, sA, sB, sC, BLOCK_A, BLOCK_B,
                                BLOCK_C)
-            x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
-            x = tl.where(mask, x - k[None, None, :], 0.0)
-            n_t = (tl.minimum(a_stop - a0, BLOCK_A) * tl.minimum(b_stop - b0, BLOCK_B)).to(ACC)
-            mean_t = _sum_ab(x) / n_t
-            d = tl.where(mask, x - mean_t[None, None, :], 0.0)
-            count, mean, m2 = _chan_merge(count, mean, m2, n_t, mean_t, _sum_ab(d * d))
-    return count, mean, m2
+            x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC) - k[None, None, :]
+            # this lane's count, this value included (only meaningful where mask holds)
+            n = ((a0 - a_start) // BLOCK_A) * nb + (b0 - b_start) // BLOCK_B + 1
+            delta = tl.where(mask, x - mean, 0.0)   # 0 in masked lanes: nothing changes
+            mean += delta / n.to(ACC)
+            m2 += delta * (x - mean)
+    count = (na[:, None, None] * nb).to(ACC) + tl.zeros([BLOCK_A, BLOCK_B, BLOCK_C], ACC)
+    count, mean, m2 = tl.reduce((count, mean, m2), 0, _chan_merge)   # over A
+    return tl.reduce((count, mean, m2), 0, _chan_merge)              # over B
 
 
 @triton.jit
