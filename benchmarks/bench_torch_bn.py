@@ -104,6 +104,10 @@ def make_impls(names, device):
                                ("fail_on_recompile_limit_hit", True)]:
                 if hasattr(torch._dynamo.config, key):
                     setattr(torch._dynamo.config, key, value)
+            # the bwd pass differentiates one retained graph again and again, which a backward
+            # compiled with donated buffers refuses (the correctness check compiles it first)
+            if hasattr(torch._functorch.config, "donated_buffer"):
+                torch._functorch.config.donated_buffer = False
             out[name] = torch.compile(_reference, dynamic=False)
         elif name == "triton":
             if device.type != "cuda":

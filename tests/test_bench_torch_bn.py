@@ -98,3 +98,16 @@ def test_input_copies_exceed_twice_the_l2(monkeypatch):
         assert (copies - 1) * 2 * numel * itemsize < 2 * 50 * 2**20
     assert bench.input_copies(cuda, 256 * 64 * 112 * 112, 4) == 1
     assert bench.input_copies(torch.device("cpu"), 10, 4) == 1
+
+
+def test_compiled_implementation_survives_check_and_every_pass():
+    """torch.compile of the reference passes the correctness check and then runs every pass,
+    the retained-graph backward included, on each input copy (twice)."""
+    bench = _load_bench()
+    cpu = torch.device("cpu")
+    impls = bench.make_impls(["native", "compiled"], cpu)
+    pairs = bench.make_inputs((2, 8, 3, 3), torch.float32, True, cpu, 2)
+    assert bench.check(impls["compiled"], impls["native"], *pairs[0], 1e-3) == "ok"
+    for fns in bench.pass_calls(impls["compiled"], pairs, bench.PASSES).values():
+        for fn in fns + fns:
+            fn()
