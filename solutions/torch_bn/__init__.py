@@ -15,7 +15,8 @@ triton_kernels  fused forward/backward Triton kernels and TritonBatchNormFunctio
                 (imported lazily: TRITON_INTERPRET is read when it is first imported)
 functional      batch_norm(..., backend="auto"|"torch"|"triton"): Triton for CUDA float16/
                 bfloat16/float32 tensors (choose_backend states the rule)
-modules         BatchNorm1d/2d on the dispatching functional; convert_batchnorm(model)
+modules         BatchNorm1d/2d: torch.nn's modules with forward on the dispatching
+                functional; convert_batchnorm(model)
 """
 
 from .functional import batch_norm, choose_backend, select_backend, triton_available
