@@ -25,11 +25,10 @@ Kernels
 Forward: each program reduces its slice to a partial (count, mean, M2): Welford's update in
 every lane of the tile, then one merge of the lanes with Chan's rule (never E[x^2] - E[x]^2),
 on values shifted by the channel's first element so that a large common offset does not eat
-the float32 mantissa. With one slice per
-channel block (enough channels to fill the GPU) the same program finalizes the
-statistics, updates the running buffers and normalizes its channels (one launch, x read
-twice). Otherwise a finalize kernel merges the partials of each channel (Chan again) and a
-third kernel applies ``y = x * scale + shift``.
+the float32 mantissa. With one slice per channel block (enough channels to fill the GPU)
+the same program finalizes the statistics, updates the running buffers and normalizes its
+channels (one launch, x read twice). Otherwise a finalize kernel merges the partials of each
+channel (Chan again) and a third kernel applies ``y = x * scale + shift``.
 
 Backward: each program reduces ``sum(dy)`` and ``sum(dy * (x - mean))`` over its slice
 (per-lane accumulators, summed once at the end); the finalize step gives dgamma, dbeta and the
