@@ -89,3 +89,43 @@ def test_convert_batchnorm_shares_tensors():
     model = torch.nn.Sequential(bn)
     convert_batchnorm(model)
     assert model[0].weight is bn.weight and model[0].running_var is bn.running_var
+
+
+@pytest.mark.parametrize("ours_cls,theirs_cls", [(BatchNorm1d, torch.nn.BatchNorm1d),
+                                                 (BatchNorm2d, torch.nn.BatchNorm2d)])
+def test_modules_are_torch_batch_norm_modules(ours_cls, theirs_cls):
+    """Our modules are instances of torch.nn's class and of _BatchNorm, and SyncBatchNorm's
+    converter turns them into SyncBatchNorm with the same parameter tensors."""
+    bn = ours_cls(3, backend="torch")
+    assert isinstance(bn, theirs_cls) and isinstance(bn, torch.nn.modules.batchnorm._BatchNorm)
+    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(torch.nn.Sequential(bn))[0]
+    assert type(synced) is torch.nn.SyncBatchNorm and synced.weight is bn.weight
+
+
+def test_old_state_dict_without_num_batches_tracked_loads():
+    """A version-1 state_dict (before num_batches_tracked existed) loads strictly, as into
+    torch.nn, and leaves num_batches_tracked as torch.nn does (0 on a fresh module)."""
+    old = torch.nn.BatchNorm2d(3).state_dict()
+    del old["num_batches_tracked"]
+    old._metadata[""]["version"] = 1
+    ours, theirs = BatchNorm2d(3), torch.nn.BatchNorm2d(3)
+    ours.load_state_dict(old, strict=True)
+    theirs.load_state_dict(old, strict=True)
+    assert "num_batches_tracked" not in old
+    assert int(ours.num_batches_tracked) == int(theirs.num_batches_tracked) == 0
+
+
+@pytest.mark.parametrize("affine,track", [(True, True), (False, True), (True, False)])
+def test_state_dict_loads_both_ways_with_torch_nn(affine, track):
+    """state_dicts move strictly between our modules and torch.nn's, values unchanged."""
+    gen = torch.Generator().manual_seed(5)
+    theirs = torch.nn.BatchNorm1d(4, affine=affine, track_running_stats=track)
+    theirs.train()
+    theirs(torch.randn(8, 4, generator=gen))
+    ours = BatchNorm1d(4, affine=affine, track_running_stats=track)
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    back = torch.nn.BatchNorm1d(4, affine=affine, track_running_stats=track)
+    back.load_state_dict(ours.state_dict(), strict=True)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    for key, value in theirs.state_dict().items():
+        assert torch.equal(back.state_dict()[key], value), key

@@ -23,12 +23,22 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# id -> (shape, dtype, layout, LaunchConfig args or None for the heuristic, affine, running)
+# id -> (shape, dtype, layout, config, affine, running); config: a tuple of LaunchConfig args
+# (block_a, block_b, block_c, split_a[, split_b]), a dict of launch_config keyword arguments
+# (the heuristic with a tiny tile and program target), or None for the default heuristic.
 # layouts: "nchw" contiguous, "cl" channels_last, "t" a transposed (non-contiguous) view.
+# Cases named "...both-axes" must cut every channel's values along A and B.
 CASES = {
     "f64-nchw-split": ((4, 3, 5, 6), "float64", "nchw", (2, 4, 1, 3), True, True),
     "f64-nchw-fused": ((4, 3, 5, 6), "float64", "nchw", (2, 8, 1, 1), True, True),
     "f64-nchw-heuristic": ((4, 3, 5, 6), "float64", "nchw", None, True, True),
+    "f64-nchw-split-both-axes": ((4, 3, 5, 6), "float64", "nchw", (2, 4, 1, 2, 3), True, True),
+    "f64-nchw-split-b-only": ((1, 2, 8, 8), "float64", "nchw", (1, 4, 1, 1, 4), True, True),
+    "f64-nchw-ragged-tiles": ((7, 2, 5, 5), "float64", "nchw", (2, 8, 1, 1), True, True),
+    "f32-nchw-ragged-both-axes": ((7, 2, 5, 5), "float32", "nchw", (2, 8, 1, 2, 2), True, True),
+    "f64-cl-ragged-tiles": ((5, 3, 3, 3), "float64", "cl", (4, 1, 2, 1), True, True),
+    "f32-heuristic-split-both-axes": ((4, 2, 6, 6), "float32", "nchw",
+                                      {"tile": 8, "target_programs": 16}, True, True),
     "f64-cl-split-masked-channels": ((4, 3, 5, 6), "float64", "cl", (4, 1, 2, 2), True, True),
     "f64-cl-fused": ((4, 3, 2, 3), "float64", "cl", (8, 1, 4, 1), True, True),
     "f64-2d-split": ((7, 5), "float64", "nchw", (2, 1, 2, 2), True, True),
@@ -77,8 +87,12 @@ def _run_case(name):
     rm = torch.randn(C, generator=gen, dtype=pdtype) if running else None
     rv = torch.rand(C, generator=gen, dtype=pdtype) + 0.5 if running else None
     rm0, rv0 = (rm.clone(), rv.clone()) if running else (None, None)
-    config = K.LaunchConfig(*cfg) if cfg else None
+    if isinstance(cfg, dict):
+        config = K.launch_config(K.layout_of(x), x.device, **cfg)
+    else:
+        config = K.LaunchConfig(*cfg) if cfg else None
     y, x_used, mean, invstd = K.forward(x, w, b, rm, rv, 0.1, 1e-5, config)
+    grid = K._grid(K.layout_of(x_used), config or K.launch_config(K.layout_of(x_used), x.device))
     dx, dw, db = K.backward(dy, x_used, w, affine, mean, invstd, config)
 
     x64 = x.double().requires_grad_()
@@ -91,7 +105,8 @@ def _run_case(name):
     eps_acc = torch.finfo(mean.dtype).eps
     report = {"layout_kept": bool(
         y.is_contiguous(memory_format=torch.channels_last) == (layout == "cl")
-        and dx.stride() == y.stride() and y.dtype == x.dtype and dx.dtype == x.dtype)}
+        and dx.stride() == y.stride() and y.dtype == x.dtype and dx.dtype == x.dtype),
+        "splits": [grid.split_a, grid.split_b]}
     dims = [0] + list(range(2, x.dim()))
     x64d = x64.detach()
     var64 = x64d.var(dim=dims, unbiased=False)
@@ -182,10 +197,38 @@ def _run_gradcheck():
         (x, w, b)))
 
 
+def _run_strided_per_channel():
+    """weight, bias and the running buffers as strided views (every other entry of a bigger
+    tensor) through backend="triton", against torch.nn.functional on the same views (float64):
+    the largest differences, and whether the entries in between were left alone."""
+    from solutions.torch_bn import functional
+
+    gen = torch.Generator().manual_seed(13)
+    f64 = dict(generator=gen, dtype=torch.float64)
+    x = torch.randn(4, 3, 5, 6, **f64) * 2 + 1
+    dy = torch.randn(4, 3, 5, 6, **f64)
+    big = [torch.randn(6, **f64) for _ in range(3)] + [torch.rand(6, **f64) + 0.5]
+    got, want = [], []
+    for side in (got, want):
+        w_big, b_big = big[0].clone().requires_grad_(), big[1].clone().requires_grad_()
+        rm_big, rv_big = big[2].clone(), big[3].clone()
+        xs = x.clone().requires_grad_()
+        args = (xs, rm_big[::2], rv_big[::2], w_big[::2], b_big[::2], True, 0.1, 1e-5)
+        y = (functional.batch_norm(*args, backend="triton") if side is got
+             else torch.nn.functional.batch_norm(*args))
+        y.backward(dy)
+        side += [y, xs.grad, w_big.grad, b_big.grad, rm_big, rv_big]
+    names = ["y", "dx", "dweight", "dbias", "running_mean", "running_var"]
+    errors = {n: (a - b).abs().max().item() for n, a, b in zip(names, got, want, strict=True)}
+    untouched = all(torch.equal(t[1::2], b[1::2]) for t, b in zip(got[4:], big[2:], strict=True))
+    return {"errors": errors, "untouched": untouched}
+
+
 def _child_main():
     assert os.environ.get("TRITON_INTERPRET") == "1", "run with TRITON_INTERPRET=1"
     report = {"cases": {name: _run_case(name) for name in CASES},
-              "module": _run_module_training(), "gradcheck": _run_gradcheck()}
+              "module": _run_module_training(), "gradcheck": _run_gradcheck(),
+              "strided": _run_strided_per_channel()}
     print("JSON:" + json.dumps(report))
 
 
@@ -224,8 +267,11 @@ def interpreted(tmp_path_factory):
 def test_interpreted_kernels_match_float64_torch(interpreted, name):
     """Under TRITON_INTERPRET=1, forward (y, running stats) and backward (dx, dgamma, dbeta)
     match float64 torch within the stated tolerances, keeping dtype and memory format."""
-    report = interpreted["cases"][name]
+    report = dict(interpreted["cases"][name])
     assert report.pop("layout_kept"), name
+    split_a, split_b = report.pop("splits")
+    if name.endswith("both-axes"):
+        assert split_a > 1 and split_b > 1, (split_a, split_b)
     bad = {k: v for k, v in report.items() if not v[0] <= v[1]}
     assert not bad, f"{name}: error above tolerance: {bad}"
     expected = {"y", "dx", "batch_var"} | ({"dweight", "dbias"} if CASES[name][4] else set()) | (
@@ -248,6 +294,15 @@ def test_interpreted_gradcheck(interpreted):
     assert interpreted["gradcheck"] is True
 
 
+def test_interpreted_strided_per_channel_tensors(interpreted):
+    """Strided views as weight, bias and running buffers (bn.weight = big[::2]) are addressed
+    correctly, their running statistics are updated in the caller's tensors, the entries in
+    between stay untouched, and the gradients reach the big tensors (float64, 1e-12)."""
+    strided = interpreted["strided"]
+    assert all(v <= 1e-12 for v in strided["errors"].values()), strided["errors"]
+    assert strided["untouched"]
+
+
 def test_launch_config_rejects_bad_tiles():
     """LaunchConfig refuses tile sizes that are not powers of two and a split below one."""
     pytest.importorskip("triton", reason="triton is not installed")
@@ -255,11 +310,67 @@ def test_launch_config_rejects_bad_tiles():
 
     with pytest.raises(ValueError, match="block_a must be a power of two"):
         LaunchConfig(3, 1, 1, 1)
-    with pytest.raises(ValueError, match="split must be >= 1"):
+    with pytest.raises(ValueError, match="split_a must be >= 1"):
         LaunchConfig(1, 1, 1, 0)
+    with pytest.raises(ValueError, match="split_b must be >= 1"):
+        LaunchConfig(1, 1, 1, 1, 0)
+
+
+@pytest.mark.parametrize("shape,channels_last,cut_b", [
+    ((1, 64, 112, 112), False, True),    # A = N = 1: only B can be cut
+    ((4, 64, 56, 56), False, True),
+    ((2, 128, 56, 56), False, True),
+    ((8, 256, 28, 28), False, False),    # 784 values per image: one tile of 1024, no cut
+    ((256, 64, 112, 112), False, False),  # A alone gives enough slices
+    ((1, 64, 112, 112), True, False),    # channels-last: B = 1, A = N * H * W
+    ((32, 256), False, False),
+])
+def test_launch_config_fills_the_gpu(shape, channels_last, cut_b):
+    """With 528 programs wanted (an H100: 132 SMs x 4), the heuristic cuts each channel's values
+    along A and, when A alone gives too few slices (a small batch of large images in NCHW),
+    along B too, so that at least half of the target is launched; configurations that need
+    no cut along B get none."""
+    pytest.importorskip("triton", reason="triton is not installed")
+    from solutions.torch_bn import triton_kernels as K
+
+    x = torch.empty(shape, device="meta")
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    lay = K.layout_of(x)
+    cfg = K.launch_config(lay, x.device, target_programs=528)
+    grid = K._grid(lay, cfg)
+    tiles = grid.shape[0] * -(-lay.A // cfg.block_a) * -(-lay.B // cfg.block_b)
+    assert (grid.split_b > 1) == cut_b, grid
+    assert grid.shape[0] * grid.slices >= min(264, tiles), (grid, tiles)
+
+
+def test_launch_config_keeps_many_channels_fused():
+    """2048 NCHW channels fill the GPU alone: one slice per channel, the fused path."""
+    pytest.importorskip("triton", reason="triton is not installed")
+    from solutions.torch_bn import triton_kernels as K
+
+    lay = K.layout_of(torch.empty(256, 2048, 7, 7, device="meta"))
+    assert K._grid(lay, K.launch_config(lay, torch.device("meta"), target_programs=528)).slices \
+        == 1
+
 
 
 # ----------------------------------------------------------------------------- compile for sm_90
+
+def _barriers_in_loops(ptx):
+    """How many bar.sync instructions of the PTX lie inside a loop (between a label and a
+    later branch back to it): a block-wide reduction or layout change in a tile loop."""
+    import re
+
+    lines = ptx.splitlines()
+    labels = {m.group(1): i for i, ln in enumerate(lines)
+              if (m := re.match(r"^(\$L__BB\d+_\d+):", ln))}
+    loops = [(labels[m.group(1)], i) for i, ln in enumerate(lines)
+             if (m := re.search(r"bra(?:\.uni)?\s+(\$L__BB\d+_\d+);", ln))
+             and labels.get(m.group(1), len(lines)) < i]
+    return sum(1 for i, ln in enumerate(lines) if "bar.sync" in ln
+               and any(start <= i <= end for start, end in loops))
+
 
 def _compile_for_h100(fn, pointer_types, constexprs, divisible_by_16):
     """Compile a kernel to an sm_90 cubin without a GPU, specialized as a launch would be:
@@ -276,8 +387,8 @@ def _compile_for_h100(fn, pointer_types, constexprs, divisible_by_16):
         elif name.endswith("_ptr"):
             signature[name] = pointer_types.get(name, "*fp32")
             attrs[(i,)] = [["tt.divisibility", 16]]
-        elif name in ("momentum", "eps", "m"):
-            signature[name] = "fp32"
+        elif name in FLOAT_SCALARS:
+            signature[name] = "fp64"
         else:
             signature[name] = "i32"
             if name in divisible_by_16:
@@ -288,9 +399,32 @@ def _compile_for_h100(fn, pointer_types, constexprs, divisible_by_16):
                           options={"num_warps": 8, "enable_fp_fusion": True})
 
 
+FLOAT_SCALARS = ("momentum", "eps", "m")
+KERNELS = ("_forward_reduce_kernel", "_forward_finalize_kernel", "_forward_apply_kernel",
+           "_backward_reduce_kernel", "_backward_finalize_kernel", "_backward_dx_kernel")
+
+
+def test_float_scalars_are_declared_float64():
+    """momentum, eps and m are declared tl.float64 in every kernel that takes them, so that a
+    compiled kernel receives them in float64 as the interpreter does (an undeclared Python
+    float becomes a float32 argument on the GPU, but stays float64 under TRITON_INTERPRET=1)."""
+    pytest.importorskip("triton", reason="triton is not installed")
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        pytest.skip("TRITON_INTERPRET=1 in this process: kernels are interpreted, not compiled")
+    from solutions.torch_bn import triton_kernels as K
+
+    declared = {}
+    for kernel in KERNELS:
+        for param in getattr(K, kernel).params:
+            if param.name in FLOAT_SCALARS:
+                declared[(kernel, param.name)] = param.annotation_type
+    assert len(declared) == 6 and set(declared.values()) == {"fp64"}, declared
+
+
 # (kernel, element type, layout, extra constexprs); NCHW tiles 4x1024x1, channels-last 64x1x64
 COMPILE_CASES = [
     ("_forward_reduce_kernel", "fp32", "nchw", {"FUSED": True}),
+    ("_forward_reduce_kernel", "fp32", "nchw", {"FUSED": False, "SPLIT_B": True}),
     ("_forward_reduce_kernel", "bf16", "nchw", {"FUSED": False}),
     ("_forward_reduce_kernel", "fp16", "cl", {"FUSED": True}),
     ("_forward_reduce_kernel", "fp64", "cl", {"FUSED": False}),
@@ -298,6 +432,7 @@ COMPILE_CASES = [
     ("_backward_reduce_kernel", "fp32", "nchw", {"FUSED": True}),
     ("_backward_reduce_kernel", "bf16", "cl", {"FUSED": False}),
     ("_backward_dx_kernel", "fp32", "nchw", {}),
+    ("_backward_dx_kernel", "bf16", "nchw", {"SPLIT_B": True}),
     ("_forward_finalize_kernel", "fp32", "vector", {"BLOCK": 256}),
     ("_forward_finalize_kernel", "fp64", "vector", {"BLOCK": 256}),
     ("_backward_finalize_kernel", "fp32", "vector", {"BLOCK": 256}),
@@ -310,7 +445,8 @@ COMPILE_CASES = [
 def test_kernels_compile_for_h100_with_vector_loads(kernel, elem, layout, extra, tmp_path):
     """Each kernel compiles (no GPU needed) to an sm_90 cubin without register spills (checked
     with Triton's bundled cuobjdump), and the tile kernels load the contiguous axis of either
-    layout with 128-bit vector loads."""
+    layout with 128-bit vector loads and have no barrier (block-wide reduction, layout change
+    through shared memory) inside their tile loops."""
     pytest.importorskip("triton", reason="triton is not installed")
     if os.environ.get("TRITON_INTERPRET") == "1":
         pytest.skip("TRITON_INTERPRET=1 in this process: kernels are interpreted, not compiled")
@@ -327,16 +463,19 @@ def test_kernels_compile_for_h100_with_vector_loads(kernel, elem, layout, extra,
         constexprs, div16 = {}, ("C",)
     elif layout == "nchw":
         constexprs = dict(sB=1, BLOCK_A=4, BLOCK_B=1024, BLOCK_C=1)
-        div16 = ("B", "sA", "sC", "a_per_split")
-    else:
-        constexprs = dict(B=1, sB=1, sC=1, BLOCK_A=64, BLOCK_B=1, BLOCK_C=64)
+        div16 = ("B", "sA", "sC", "a_per_split", "b_per_split")
+    else:   # B = 1, hence one column per slice: Triton specializes arguments equal to 1
+        constexprs = dict(B=1, sB=1, sC=1, b_per_split=1, BLOCK_A=64, BLOCK_B=1, BLOCK_C=64)
         div16 = ("C", "sA", "a_per_split")
+    if "SPLIT_B" in params:
+        constexprs["SPLIT_B"] = False
     constexprs.update(flags, ACC=acc, **extra)
     pointers = {p: f"*{elem}" for p in ("x_ptr", "y_ptr", "dy_ptr", "dx_ptr") if p in params}
     compiled = _compile_for_h100(fn, pointers, constexprs, div16)
     assert compiled.asm["cubin"]
     if layout != "vector":
         assert "ld.global.v" in compiled.asm["ptx"]
+        assert _barriers_in_loops(compiled.asm["ptx"]) == 0
     cuobjdump = Path(K.triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
     if cuobjdump.exists():
         cubin = tmp_path / "kernel.cubin"
@@ -367,7 +506,7 @@ def test_cuda_selects_triton():
 @cuda
 @pytest.mark.cuda
 @pytest.mark.parametrize("shape", [(32, 64, 28, 28), (8, 256, 14, 14), (32, 2048, 7, 7),
-                                   (256, 7), (3, 5, 1, 1)])
+                                   (1, 64, 112, 112), (2, 128, 56, 56), (256, 7), (3, 5, 1, 1)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_cuda_kernels_match_torch_nn(shape, dtype, channels_last):
@@ -409,6 +548,30 @@ def test_cuda_large_mean_float32():
     rm, rv = torch.zeros(8, device="cuda"), torch.ones(8, device="cuda")
     functional.batch_norm(x, rm, rv, training=True, momentum=1.0)
     torch.testing.assert_close(rv.double(), x.double().var(dim=(0, 2, 3)), rtol=1e-4, atol=0)
+
+
+@cuda
+@pytest.mark.cuda
+def test_cuda_float64_is_exact_with_explicit_triton():
+    """On CUDA, "auto" sends float64 to the torch ops, and backend="triton" in float64 matches
+    float64 torch to 1e-12 relative (y, running statistics, dx): momentum, eps and m reach the
+    compiled kernels in float64, not float32."""
+    from solutions.torch_bn import functional
+
+    gen = torch.Generator(device="cuda").manual_seed(3)
+    x = torch.randn(16, 5, 9, 9, generator=gen, device="cuda", dtype=torch.float64) * 1e-3 + 1
+    assert functional.select_backend(x) == "torch"
+    rm, rv = torch.zeros(5, device="cuda", dtype=torch.float64), torch.ones_like(x[0, :, 0, 0])
+    rm_e, rv_e = rm.clone(), rv.clone()
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya = functional.batch_norm(xa, rm, rv, training=True, momentum=0.1, eps=1e-5,
+                               backend="triton")
+    yb = torch.nn.functional.batch_norm(xb, rm_e, rv_e, training=True, momentum=0.1, eps=1e-5)
+    dy = torch.randn(x.shape, generator=gen, device="cuda", dtype=torch.float64)
+    ya.backward(dy)
+    yb.backward(dy)
+    for got, want in [(ya, yb), (rm, rm_e), (rv, rv_e), (xa.grad, xb.grad)]:
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12 * want.abs().max().item())
 
 
 if __name__ == "__main__" and "--interpret" in sys.argv:

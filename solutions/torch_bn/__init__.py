@@ -13,13 +13,15 @@ reference       BatchNormFunction (closed-form backward), batch_norm, BatchNorm1
                 plain torch ops, imports only torch and math
 triton_kernels  fused forward/backward Triton kernels and TritonBatchNormFunction
                 (imported lazily: TRITON_INTERPRET is read when it is first imported)
-functional      batch_norm(..., backend="auto"|"torch"|"triton"): Triton for CUDA tensors
-modules         BatchNorm1d/2d on the dispatching functional; convert_batchnorm(model)
+functional      batch_norm(..., backend="auto"|"torch"|"triton"): Triton for CUDA float16/
+                bfloat16/float32 tensors (choose_backend states the rule)
+modules         BatchNorm1d/2d: torch.nn's modules with forward on the dispatching
+                functional; convert_batchnorm(model)
 """
 
-from .functional import batch_norm, select_backend, triton_available
+from .functional import batch_norm, choose_backend, select_backend, triton_available
 from .modules import BatchNorm1d, BatchNorm2d, convert_batchnorm
 from .reference import BatchNormFunction
 
-__all__ = ["batch_norm", "select_backend", "triton_available", "BatchNorm1d", "BatchNorm2d",
-           "convert_batchnorm", "BatchNormFunction"]
+__all__ = ["batch_norm", "choose_backend", "select_backend", "triton_available", "BatchNorm1d",
+           "BatchNorm2d", "convert_batchnorm", "BatchNormFunction"]
