@@ -74,11 +74,34 @@ def test_sklearn_split_is_fixed(sk):
 
 
 def test_default_source_is_sklearn_when_env_unset_or_empty(monkeypatch):
-    """Without MNIST_DIR (or with it empty) the chapter uses scikit-learn's digits."""
+    """Without MNIST_DIR (or with it empty or blank) the chapter uses scikit-learn's digits."""
     monkeypatch.delenv(MNIST_ENV, raising=False)
-    assert load_digits_data().image_shape == (8, 8)
-    monkeypatch.setenv(MNIST_ENV, "")
-    assert load_digits_data().image_shape == (8, 8)
+    assert load_digits_data().source == "sklearn"
+    for blank in ("", "  "):
+        monkeypatch.setenv(MNIST_ENV, blank)
+        d = load_digits_data()
+        assert d.source == "sklearn" and d.image_shape == (8, 8)
+        assert d.label == "8 × 8 scikit-learn digits"
+
+
+@pytest.mark.parametrize("empty", ["", " ", b""])
+def test_empty_mnist_dir_argument_is_refused(tmp_path, monkeypatch, empty):
+    """An explicit empty folder name raises ValueError; it never reads the current directory.
+
+    The current directory here holds a complete fake MNIST set, which Path("") would find.
+    """
+    write_mnist(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(MNIST_ENV, raising=False)
+    for call in (lambda: load_digits_data(mnist_dir=empty), lambda: load_mnist(empty),
+                 lambda: find_mnist_file(empty, "train_images")):
+        with pytest.raises(ValueError, match="folder name is empty.*mnist_dir=None"):
+            call()
+    # with MNIST_DIR set, an empty argument is still an error, not a silent fallback
+    monkeypatch.setenv(MNIST_ENV, str(tmp_path))
+    with pytest.raises(ValueError, match="folder name is empty"):
+        load_digits_data(mnist_dir=empty)
+    assert load_digits_data().source == "mnist"
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -126,6 +149,7 @@ def test_load_mnist_from_folder(tmp_path, gz):
     np.testing.assert_allclose(d.x_train, arrays["train_images"].reshape(5, 16) / 255.0)
     np.testing.assert_array_equal(d.y_test, arrays["test_labels"])
     assert d.y_test.dtype == np.int64
+    assert d.source == "mnist" and d.label == "4 × 4 MNIST digits"
 
 
 def test_env_var_selects_mnist(tmp_path, monkeypatch):
