@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -158,6 +159,61 @@ def test_batch_statistics_mode_leaves_running_stats_and_modes(tiny):
         torch.testing.assert_close(z.mean(0), torch.zeros(16), atol=1e-5, rtol=0)
     torch.testing.assert_close(model[1].running_mean, before)
     assert model.training and model[3].training and model[1].momentum == 0.1
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batch_statistics_mode_leaves_no_trace_on_bn_buffers(momentum):
+    """Running mean/var and num_batches_tracked are as before the block, for any momentum.
+
+    With momentum=None BN keeps a cumulative average whose factor is 1/num_batches_tracked, so
+    a probe that advanced the counter would change every later update.
+    """
+    torch.manual_seed(0)
+    model = ex.make_mlp(6, 3, (5, 4), batchnorm=True)
+    for bn in ex._bn_modules(model):
+        bn.momentum = momentum
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(8, 6))  # some history: counter 1, stats moved
+    probed = copy.deepcopy(model)
+    before = {k: v.clone() for k, v in probed.state_dict().items()}
+    with torch.no_grad():
+        for _ in range(3):
+            with ex.batch_statistics_mode(probed):
+                probed(torch.randn(8, 6) * 5 + 3)
+            ex.normalized_batch_values(probed, torch.randn(4, 6))
+    after = probed.state_dict()
+    for k, v in before.items():
+        assert torch.equal(after[k], v), k
+    assert all(bn.num_batches_tracked.item() == 1 and bn.momentum == momentum
+               for bn in ex._bn_modules(probed))
+    # the next training step updates the running statistics exactly as without the probes
+    x = torch.randn(8, 6)
+    with torch.no_grad():
+        model(x)
+        probed(x)
+    for a, b in zip(model.state_dict().values(), probed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_batch_statistics_mode_restores_each_module_mode():
+    """Modules keep their own modes: a model in training mode with one BN layer in eval stays so."""
+    model = ex.make_mlp(6, 3, (5, 4), batchnorm=True, dropout=0.5).train()
+    model[1].eval()
+    with ex.batch_statistics_mode(model), torch.no_grad():
+        model(torch.randn(4, 6))
+    assert model.training and not model[1].training and model[3].training and model[5].training
+
+
+def test_probed_training_counts_only_training_batches(tiny):
+    """After training with a probe at every evaluation, num_batches_tracked equals the steps."""
+    cfg = RunConfig(batchnorm=True, activation="sigmoid", batch_size=20, steps=9, eval_every=3,
+                    probe_layer=1, hidden=(8, 8))
+    ex.clear_cache()
+    stacked = ex.train_runs(tiny, cfg, (0, 1))
+    single = ex.train_run(tiny, cfg, 0, return_model=True)
+    for model in (*stacked["models"], single["model"]):
+        assert [bn.num_batches_tracked.item() for bn in ex._bn_modules(model)] == [9, 9]
 
 
 def test_batch_of_two_normalizes_to_plus_minus_one():
