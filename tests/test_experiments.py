@@ -416,6 +416,58 @@ def test_mnist_shaped_data_runs():
                                r["test_acc_final"])
 
 
+def test_steps_trained_counts_each_model_and_batch_once(tiny):
+    """Side-by-side seeds count one step each; a memoized run counts nothing; so do timings."""
+    ex.clear_cache()
+    cfg = RunConfig(steps=6, eval_every=3, batch_size=30)
+    start = ex.steps_trained()
+    ex.train_runs(tiny, cfg, (0, 1, 2))
+    assert ex.steps_trained() - start == 18
+    ex.train_runs(tiny, cfg, (0, 1, 2))  # from the cache
+    ex.train_run(tiny, cfg, 0)
+    assert ex.steps_trained() - start == 24
+    ex.experiment_cost(input_sizes=(8,), repeats=2, n_batches=3)
+    assert ex.steps_trained() - start == 24 + ex.cost_steps((8,), 2, 3) == 24 + 2 * 2 * 13
+
+
+def test_chapter_plan_fits_the_step_budget():
+    """The chapter's settings take no more training steps than STEP_BUDGET allows.
+
+    The chapter itself asserts that the steps it actually takes equal this plan, so a heavier
+    chapter fails here, without anything being trained or timed.
+    """
+    plan = ex.CHAPTER
+    configs = ex.chapter_configs(plan)
+    assert len(configs) == len(set(configs)) == 18
+    by_hand = (len(plan.seeds) * (4 * 1000 + 4 * 200 + 4 * 1000 + 2 * 1000 + 4 * 400)
+               + 2 * 3 * 2 * (ex.COST_WARMUP + 100))
+    assert ex.planned_training_steps(plan) == by_hand == 38_520
+    assert ex.planned_training_steps(plan) <= ex.STEP_BUDGET
+
+
+def test_planned_steps_equal_the_steps_the_chapters_calls_take(tiny):
+    """Running the chapter's sequence of experiments on a small plan takes exactly the plan."""
+    plan = ex.ChapterPlan(seeds=(0, 1), steps=4, eval_every=2, deep_steps=2, lr_factors=(1, 5),
+                          cost_input_sizes=(8,), cost_repeats=1, cost_batches=2,
+                          batch_sizes=(2, 4), bs_steps=3)
+    ex.clear_cache()
+    start = ex.steps_trained()
+    ex.experiment_bn_vs_plain(tiny, plan.seeds, steps=plan.steps, eval_every=plan.eval_every)
+    ex.experiment_sigmoid_input(tiny, plan.seeds, steps=plan.steps, eval_every=plan.eval_every)
+    for act in plan.deep_activations:
+        ex.experiment_deep(tiny, plan.seeds, activation=act, steps=plan.deep_steps,
+                           eval_every=plan.eval_every)
+    ex.experiment_learning_rates(tiny, plan.seeds, plan.lr_factors, steps=plan.steps,
+                                 eval_every=plan.eval_every)
+    ex.experiment_regularizers(tiny, plan.seeds, p=plan.p_drop, lr_factor=plan.reg_lr_factor,
+                               steps=plan.steps, eval_every=plan.eval_every)
+    ex.experiment_cost(plan.cost_input_sizes, plan.cost_repeats, plan.cost_batches)
+    ex.experiment_batch_size(tiny, plan.seeds, plan.batch_sizes, steps=plan.bs_steps,
+                             eval_every=plan.eval_every, lr_factor=plan.bs_lr_factor,
+                             probe_batches=2)
+    assert ex.steps_trained() - start == ex.planned_training_steps(plan)
+
+
 def test_module_exports_exist():
     """Every name in __all__ is defined."""
     for name in ex.__all__:
