@@ -160,6 +160,54 @@ def test_env_var_selects_mnist(tmp_path, monkeypatch):
     assert d.x_train.shape == (5, 16) and "MNIST" in d.name
 
 
+def write_fake_mnist(folder, n_train=240, n_test=80, gz=False, seed=0):
+    """Four idx files of 28x28 uint8 images in MNIST's layout whose class is learnable.
+
+    Image of class k: noise plus a bright bar across rows 2k+4 .. 2k+5, so a network that
+    reads the pixels can tell the classes apart.
+    """
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for part, n in (("train", n_train), ("test", n_test)):
+        labels = np.arange(n, dtype=np.uint8) % 10
+        rng.shuffle(labels)
+        images = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
+        for i, k in enumerate(labels):
+            images[i, 2 * k + 4:2 * k + 6, 3:25] = 255
+        arrays[f"{part}_images"], arrays[f"{part}_labels"] = images, labels
+    for role, arr in arrays.items():
+        write_idx(folder / MNIST_FILES[role], arr, gz=gz)
+    return arrays
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_mnist_folder_end_to_end_through_the_experiments(tmp_path, monkeypatch, gz):
+    """MNIST_DIR -> load_digits_data -> the chapter's experiments, on fake 28x28 idx files.
+
+    The loader, the 784-input networks, the probes and the batch-size experiment all run
+    through MNIST-shaped data read from idx files, and the BN network learns the fake classes.
+    """
+    from solutions import experiments as ex
+
+    arrays = write_fake_mnist(tmp_path, gz=gz)
+    monkeypatch.setenv(MNIST_ENV, str(tmp_path))
+    d = load_digits_data()
+    assert d.source == "mnist" and d.label == "28 × 28 MNIST digits"
+    assert d.x_train.shape == (240, 784) and d.x_test.shape == (80, 784)
+    np.testing.assert_array_equal(d.y_train, arrays["train_labels"])
+    ex.clear_cache()
+    e1 = ex.experiment_bn_vs_plain(d, (0, 1), steps=40, eval_every=20)
+    relu = e1["relu"]
+    assert relu["bn"]["test_acc"].shape == (2, 3)
+    assert relu["bn"]["models"][0][0].weight.shape == (100, 784)
+    assert (relu["bn"]["test_acc_final"] > 0.5).all()   # far above chance (0.1)
+    e2 = ex.experiment_sigmoid_input(d, (0, 1), steps=40, eval_every=20)
+    assert e2["bn"].shape == (2, 3, 3) and np.isfinite(e2["drift"]["bn"]).all()
+    e7 = ex.experiment_batch_size(d, (0,), sizes=(2, 4), steps=6, eval_every=3,
+                                  probe_batches=2)
+    assert e7[2]["frac_unit"] > 0.9 and e7[4]["abs_xhat_max"] <= 3 ** 0.5 + 1e-4
+
+
 def test_dotted_file_names_are_accepted(tmp_path):
     """The train-images.idx3-ubyte spelling some archives use is found too."""
     arrays = write_mnist(tmp_path)
