@@ -82,7 +82,7 @@ NOTE_BATCHES_PER_SECOND = {"plain": 510.0, "bn": 270.0}
 COST_WARMUP = 10
 #: The most training steps (:func:`steps_trained`) the experiments chapter may take. Its plan
 #: (:data:`CHAPTER`) takes 38,520: on scikit-learn's digits and two shared cores the page then
-#: executes in about a minute (README, "Measured"), inside the 90 s the chapter is allowed.
+#: executes in about 64-70 s (README), inside the 90 s the chapter is allowed.
 #: Counting steps instead of seconds keeps the check deterministic; raise the budget only
 #: together with a new measurement of the page's time.
 STEP_BUDGET = 40_000
