@@ -10,8 +10,11 @@ Two sources, one return type (:class:`Digits`):
   folder, gzipped or not (:data:`MNIST_FILES`). Pixel values 0..255 are scaled to [0, 1].
 
 :func:`load_digits_data` picks the source: an explicit ``mnist_dir`` argument, else the
-environment variable ``MNIST_DIR`` (:data:`MNIST_ENV`), else scikit-learn. A named folder that
-lacks a file raises :class:`FileNotFoundError` naming the missing file and where to put it.
+environment variable ``MNIST_DIR`` (:data:`MNIST_ENV`), else scikit-learn. An empty or blank
+``MNIST_DIR`` counts as unset; an empty ``mnist_dir`` argument (or folder passed to
+:func:`load_mnist`) raises ``ValueError`` rather than reading the current directory. A named
+folder that lacks a file raises :class:`FileNotFoundError` naming the missing file and where to
+put it.
 
 Images are flattened: ``x_*`` has shape (N, H*W), dtype float32; labels ``y_*`` are int64 in 0..9.
 """
@@ -58,7 +61,9 @@ class Digits:
     """A train/test split of flattened digit images.
 
     ``x_train`` (N, H*W) float32 in [0, 1], ``y_train`` (N,) int64 in 0..9; likewise the test
-    arrays. ``image_shape`` is (H, W); ``name`` says where the data came from.
+    arrays. ``image_shape`` is (H, W); ``name`` says where the data came from; ``source`` is
+    ``"sklearn"`` or ``"mnist"`` for the two loaders and ``"custom"`` for arrays put together
+    by hand.
     """
 
     x_train: np.ndarray
@@ -67,6 +72,7 @@ class Digits:
     y_test: np.ndarray
     image_shape: tuple[int, int]
     name: str
+    source: str = "custom"
 
     @property
     def n_features(self) -> int:
@@ -77,6 +83,14 @@ class Digits:
     def n_classes(self) -> int:
         """Number of classes (10 for both sources)."""
         return 10
+
+    @property
+    def label(self) -> str:
+        """A short description for running text, e.g. ``8 × 8 scikit-learn digits``."""
+        h, w = self.image_shape
+        kind = {"sklearn": "scikit-learn digits", "mnist": "MNIST digits"}.get(self.source,
+                                                                             self.name)
+        return f"{h} × {w} {kind}"
 
 
 def read_idx(path) -> np.ndarray:
@@ -108,6 +122,20 @@ def read_idx(path) -> np.ndarray:
     return data.astype(dtype.newbyteorder("="))
 
 
+def _mnist_folder(directory) -> Path:
+    """``directory`` as a Path; an empty or blank name is refused (Path("") is the current dir)."""
+    name = os.fspath(directory)
+    if isinstance(name, bytes):
+        name = os.fsdecode(name)
+    if not name.strip():
+        raise ValueError(
+            f"the MNIST folder name is empty ({name!r}); it would mean the current directory. "
+            f"Name the folder that holds the four idx files ({', '.join(MNIST_FILES.values())}, "
+            "gzipped or not), or pass mnist_dir=None to use the "
+            f"{MNIST_ENV} environment variable or, when that is unset, scikit-learn's digits.")
+    return Path(name)
+
+
 def find_mnist_file(directory, role: str) -> Path:
     """The path of one MNIST file (``role`` a key of :data:`MNIST_FILES`) in ``directory``.
 
@@ -116,7 +144,7 @@ def find_mnist_file(directory, role: str) -> Path:
     """
     if role not in MNIST_FILES:
         raise ValueError(f"unknown MNIST file role {role!r}; expected one of {list(MNIST_FILES)}")
-    directory = Path(directory)
+    directory = _mnist_folder(directory)
     if not directory.is_dir():
         raise FileNotFoundError(
             f"MNIST folder {directory} does not exist. Put the four idx files "
@@ -135,7 +163,11 @@ def find_mnist_file(directory, role: str) -> Path:
 
 
 def load_mnist(directory) -> Digits:
-    """Full MNIST from the four idx files in ``directory`` (see :func:`find_mnist_file`)."""
+    """Full MNIST from the four idx files in ``directory`` (see :func:`find_mnist_file`).
+
+    An empty folder name raises ``ValueError`` (it is not taken as the current directory).
+    """
+    directory = _mnist_folder(directory)
     arrays = {role: read_idx(find_mnist_file(directory, role)) for role in MNIST_FILES}
     split = {}
     for part in ("train", "test"):
@@ -153,7 +185,7 @@ def load_mnist(directory) -> Digits:
         raise ValueError(f"MNIST train images are {shape} but test images are "
                          f"{arrays['test_images'].shape[1:]}")
     return Digits(image_shape=(int(shape[0]), int(shape[1])), name=f"MNIST ({directory})",
-                  **split)
+                  source="mnist", **split)
 
 
 def load_sklearn_digits(test_size: float = SKLEARN_TEST_SIZE,
@@ -168,16 +200,19 @@ def load_sklearn_digits(test_size: float = SKLEARN_TEST_SIZE,
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=test_size, random_state=seed, stratify=y)
     return Digits(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
-                  image_shape=(8, 8), name="scikit-learn digits (8x8)")
+                  image_shape=(8, 8), name="scikit-learn digits (8x8)", source="sklearn")
 
 
 def load_digits_data(mnist_dir=None) -> Digits:
     """The chapter's data: MNIST from ``mnist_dir`` or ``$MNIST_DIR`` if given, else sklearn's.
 
-    An empty ``MNIST_DIR`` counts as unset.
+    ``mnist_dir=None`` (the default) consults ``$MNIST_DIR``; an empty or blank ``MNIST_DIR``
+    counts as unset, the shell's convention. An explicit empty ``mnist_dir`` is a mistake, not a
+    request for the default, and raises ``ValueError`` (see :func:`load_mnist`).
     """
     if mnist_dir is None:
-        mnist_dir = os.environ.get(MNIST_ENV) or None
+        env = os.environ.get(MNIST_ENV, "")
+        mnist_dir = env if env.strip() else None
     if mnist_dir is not None:
         return load_mnist(mnist_dir)
     return load_sklearn_digits()

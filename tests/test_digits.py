@@ -74,11 +74,34 @@ def test_sklearn_split_is_fixed(sk):
 
 
 def test_default_source_is_sklearn_when_env_unset_or_empty(monkeypatch):
-    """Without MNIST_DIR (or with it empty) the chapter uses scikit-learn's digits."""
+    """Without MNIST_DIR (or with it empty or blank) the chapter uses scikit-learn's digits."""
     monkeypatch.delenv(MNIST_ENV, raising=False)
-    assert load_digits_data().image_shape == (8, 8)
-    monkeypatch.setenv(MNIST_ENV, "")
-    assert load_digits_data().image_shape == (8, 8)
+    assert load_digits_data().source == "sklearn"
+    for blank in ("", "  "):
+        monkeypatch.setenv(MNIST_ENV, blank)
+        d = load_digits_data()
+        assert d.source == "sklearn" and d.image_shape == (8, 8)
+        assert d.label == "8 × 8 scikit-learn digits"
+
+
+@pytest.mark.parametrize("empty", ["", " ", b""])
+def test_empty_mnist_dir_argument_is_refused(tmp_path, monkeypatch, empty):
+    """An explicit empty folder name raises ValueError; it never reads the current directory.
+
+    The current directory here holds a complete fake MNIST set, which Path("") would find.
+    """
+    write_mnist(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(MNIST_ENV, raising=False)
+    for call in (lambda: load_digits_data(mnist_dir=empty), lambda: load_mnist(empty),
+                 lambda: find_mnist_file(empty, "train_images")):
+        with pytest.raises(ValueError, match="folder name is empty.*mnist_dir=None"):
+            call()
+    # with MNIST_DIR set, an empty argument is still an error, not a silent fallback
+    monkeypatch.setenv(MNIST_ENV, str(tmp_path))
+    with pytest.raises(ValueError, match="folder name is empty"):
+        load_digits_data(mnist_dir=empty)
+    assert load_digits_data().source == "mnist"
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -126,6 +149,7 @@ def test_load_mnist_from_folder(tmp_path, gz):
     np.testing.assert_allclose(d.x_train, arrays["train_images"].reshape(5, 16) / 255.0)
     np.testing.assert_array_equal(d.y_test, arrays["test_labels"])
     assert d.y_test.dtype == np.int64
+    assert d.source == "mnist" and d.label == "4 × 4 MNIST digits"
 
 
 def test_env_var_selects_mnist(tmp_path, monkeypatch):
@@ -134,6 +158,54 @@ def test_env_var_selects_mnist(tmp_path, monkeypatch):
     monkeypatch.setenv(MNIST_ENV, str(tmp_path))
     d = load_digits_data()
     assert d.x_train.shape == (5, 16) and "MNIST" in d.name
+
+
+def write_fake_mnist(folder, n_train=240, n_test=80, gz=False, seed=0):
+    """Four idx files of 28x28 uint8 images in MNIST's layout whose class is learnable.
+
+    Image of class k: noise plus a bright bar across rows 2k+4 .. 2k+5, so a network that
+    reads the pixels can tell the classes apart.
+    """
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for part, n in (("train", n_train), ("test", n_test)):
+        labels = np.arange(n, dtype=np.uint8) % 10
+        rng.shuffle(labels)
+        images = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
+        for i, k in enumerate(labels):
+            images[i, 2 * k + 4:2 * k + 6, 3:25] = 255
+        arrays[f"{part}_images"], arrays[f"{part}_labels"] = images, labels
+    for role, arr in arrays.items():
+        write_idx(folder / MNIST_FILES[role], arr, gz=gz)
+    return arrays
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_mnist_folder_end_to_end_through_the_experiments(tmp_path, monkeypatch, gz):
+    """MNIST_DIR -> load_digits_data -> the chapter's experiments, on fake 28x28 idx files.
+
+    The loader, the 784-input networks, the probes and the batch-size experiment all run
+    through MNIST-shaped data read from idx files, and the BN network learns the fake classes.
+    """
+    from solutions import experiments as ex
+
+    arrays = write_fake_mnist(tmp_path, gz=gz)
+    monkeypatch.setenv(MNIST_ENV, str(tmp_path))
+    d = load_digits_data()
+    assert d.source == "mnist" and d.label == "28 × 28 MNIST digits"
+    assert d.x_train.shape == (240, 784) and d.x_test.shape == (80, 784)
+    np.testing.assert_array_equal(d.y_train, arrays["train_labels"])
+    ex.clear_cache()
+    e1 = ex.experiment_bn_vs_plain(d, (0, 1), steps=40, eval_every=20)
+    relu = e1["relu"]
+    assert relu["bn"]["test_acc"].shape == (2, 3)
+    assert relu["bn"]["models"][0][0].weight.shape == (100, 784)
+    assert (relu["bn"]["test_acc_final"] > 0.5).all()   # far above chance (0.1)
+    e2 = ex.experiment_sigmoid_input(d, (0, 1), steps=40, eval_every=20)
+    assert e2["bn"].shape == (2, 3, 3) and np.isfinite(e2["drift"]["bn"]).all()
+    e7 = ex.experiment_batch_size(d, (0,), sizes=(2, 4), steps=6, eval_every=3,
+                                  probe_batches=2)
+    assert e7[2]["frac_unit"] > 0.9 and e7[4]["abs_xhat_max"] <= 3 ** 0.5 + 1e-4
 
 
 def test_dotted_file_names_are_accepted(tmp_path):
