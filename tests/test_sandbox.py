@@ -1,5 +1,6 @@
 """Tests for autograder.sandbox and autograder.kernel_run: what student code can reach."""
 
+import json
 import os
 import time
 
@@ -163,3 +164,70 @@ def test_oversized_record_does_not_hang_the_grader(isolation, tmp_path):
                       "print('after')")
         assert r.status in ("ok", "timeout")
         assert k.execute("print('still here')").outputs[-1]["text"] == "still here\n"
+
+
+WRITABLE = """
+import json, os
+cmd = open('/proc/self/cmdline').read().split('\\0')
+run_dir = os.path.dirname(cmd[cmd.index('-f') + 1])
+places = []
+for line in open('/proc/self/mounts'):
+    mnt, fstype, opts = line.split()[1:4]
+    if 'rw' in opts.split(',') and fstype not in ('proc', 'devpts', 'sysfs', 'mqueue') \\
+            and os.path.isdir(mnt):
+        places.append(mnt)
+written = {}
+for place in places:
+    total = 0
+    if place != run_dir:
+        for i in range(40):
+            try:
+                fd = os.open(os.path.join(place, f'fill{i}'), os.O_WRONLY | os.O_CREAT)
+            except OSError:
+                break
+            try:
+                while True:
+                    total += os.write(fd, b'x' * 2**20)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+    written[place] = total
+print(json.dumps({'run_dir': run_dir, 'written': written}))
+"""
+
+
+def test_every_writable_place_is_bounded(isolation, tmp_path):
+    """The only writable places are home, /tmp, /dev/shm (each within its tmpfs size) and the
+    socket folder (see the next test): not the root, not /dev."""
+    limits = sandbox.Limits(cell_timeout=30, notebook_timeout=60, file_size=4 * 2**20,
+                            tmpfs_bytes=16 * 2**20)
+    with kernel_run.SandboxedKernel(isolation, limits, slot=4, run_dir=_dirs(tmp_path),
+                                    cases_dir=str(tmp_path / "cases"), helper_files={},
+                                    cgroup_name=f"ag-test4-{os.getpid()}") as k:
+        r = k.execute(WRITABLE)
+        assert r.status == "ok", r.error
+    found = json.loads(r.outputs[-1]["text"])
+    written = found.pop("written")
+    assert set(written) <= {sandbox.SANDBOX_HOME, "/tmp", "/dev/shm", found["run_dir"]}, written
+    assert {"/tmp", "/dev/shm", sandbox.SANDBOX_HOME} <= set(written)
+    assert all(n <= 16 * 2**20 for n in written.values()), written
+
+
+def test_cpu_quota_is_set_where_cgroups_allow(isolation, tmp_path):
+    """With a CPU controller the kernel's group holds a quota of Limits.cpus (1 CPU)."""
+    with _fresh_kernel(isolation, tmp_path, 6) as k:
+        cpu = [d for d in k.cgroup.dirs if "/cpu" in d]
+        if not cpu:
+            pytest.skip("no cpu cgroup controller here")
+        quota = open(os.path.join(cpu[0], "cpu.cfs_quota_us" if isolation.cgroup.startswith(
+            "v1") else "cpu.max")).read().split()[0]
+        assert int(quota) == 100_000
+        assert open(os.path.join(cpu[0], "cgroup.procs")).read().split()  # the kernel is in
+
+
+def _dirs(tmp_path):
+    os.chmod(tmp_path, 0o755)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "cases").mkdir()
+    return str(tmp_path / "run")
