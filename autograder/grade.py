@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
+import glob
 import hashlib
 import importlib
 import json
@@ -37,15 +38,20 @@ import multiprocessing
 import os
 import re
 import sys
+import tempfile
 import time
 import warnings
 
-from . import sandbox
+from . import safefs, sandbox
 from .sandbox import GIB, MIB, Limits
+from .untrusted import cap, display_name, is_safe_name
+from .worker import MAX_NOTEBOOK_BYTES
 
 DEFAULT_REGISTRY = "autograder.assignments:ASSIGNMENTS"
 STATE_DIR = ".autograder_state"
-_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+MAX_TIMESTAMP_BYTES = 200
+TMP_PREFIX = "agr"
+IPC_ROOM = 40  # characters the kernels' socket paths add to the temporary folder
 
 
 def load_registry(spec: str) -> dict:
@@ -83,7 +89,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--output-limit", type=_size, default=d.output_bytes,
                    help="notebook output kept")
     p.add_argument("--scratch", type=_size, default=d.tmpfs_bytes,
-                   help="size of the kernel's writable home and /tmp")
+                   help="size of the kernel's writable home and /tmp (each)")
+    p.add_argument("--receive-limit", type=_size, default=d.receive_bytes,
+                   help="all the kernel may send to the grader (default 1G)")
+    p.add_argument("--cpus", type=float, default=d.cpus,
+                   help="CPU quota per notebook where cgroups allow (default 1, 0: none)")
     p.add_argument("--allow-unsandboxed", action="store_true",
                    help="run student code even where no sandbox can be set up")
     p.add_argument("--fresh", action="store_true", help="ignore results of earlier runs")
@@ -123,17 +133,32 @@ def course_assignment(course: str, name: str, max_score: float) -> CourseAssignm
                             release and os.path.abspath(release), helpers, max_score)
 
 
-def _timestamp(folder: str, notebook: str | None) -> str | None:
+def _timestamp(folder: str, notebook: str | None) -> tuple[str | None, str]:
+    """(submission time, note): ``timestamp.txt`` as nbgrader writes it (a regular file, not
+    followed if a link, at most :data:`MAX_TIMESTAMP_BYTES`), else the notebook's mtime. A
+    timestamp file that cannot be used is ignored with a note; nothing here raises."""
+    note = ""
     ts_file = os.path.join(folder, "timestamp.txt")
-    with contextlib.suppress(OSError, ValueError):
-        with open(ts_file) as f:
-            text = f.read(100).strip()
-        from nbgrader.utils import parse_utc
-        return parse_utc(text).strftime("%Y-%m-%d %H:%M:%S.%f")
-    if notebook and os.path.exists(notebook):
-        t = dt.datetime.fromtimestamp(os.path.getmtime(notebook), dt.UTC)
-        return t.strftime("%Y-%m-%d %H:%M:%S.%f")
-    return None
+    if os.path.lexists(ts_file):
+        try:
+            text = safefs.read_regular(ts_file, MAX_TIMESTAMP_BYTES).decode("utf-8").strip()
+            from nbgrader.utils import parse_utc
+            return parse_utc(text).strftime("%Y-%m-%d %H:%M:%S.%f"), ""
+        except Exception as exc:  # dateutil raises ValueError, OverflowError, TypeError, ...
+            note = f"timestamp.txt ignored ({cap(exc, 100)})"
+    st = os.lstat(notebook) if notebook and os.path.lexists(notebook) else None
+    with contextlib.suppress(OverflowError, OSError, ValueError):
+        if st is not None:
+            t = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)
+            return t.strftime("%Y-%m-%d %H:%M:%S.%f"), note
+    return None, note
+
+
+def _listdir(path: str) -> list[str] | None:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return None
 
 
 def discover(root: str, registry: dict, course: dict[str, CourseAssignment]) -> list[dict]:
@@ -143,23 +168,33 @@ def discover(root: str, registry: dict, course: dict[str, CourseAssignment]) -> 
         sdir = os.path.join(root, student)
         if not os.path.isdir(sdir) or student.startswith("."):
             continue
-        for assignment in sorted(os.listdir(sdir)):
+        assignments = _listdir(sdir)
+        if assignments is None:
+            jobs.append({"student": student, "assignment": "?", "notebook": None,
+                         "problem": "the student folder cannot be read", "max_score": 0.0,
+                         "timestamp": None, "notes": []})
+            continue
+        for assignment in assignments:
             adir = os.path.join(sdir, assignment)
             if not os.path.isdir(adir) or assignment.startswith("."):
                 continue
             job = {"student": student, "assignment": assignment, "notebook": None,
                    "problem": "", "max_score": 0.0}
-            if not _SAFE.match(student):
-                job["problem"] = "the student folder name is not a valid student id"
+            names = _listdir(adir)
+            if not is_safe_name(student):
+                job["problem"] = ("the student folder name is not a valid student id (letters, "
+                                  "digits and ._@+- only, at most 128 characters)")
             elif assignment not in registry:
-                job["problem"] = (f"unknown assignment {assignment!r} (known: "
+                job["problem"] = (f"unknown assignment {display_name(assignment)!r} (known: "
                                   f"{', '.join(sorted(registry))})")
+            elif names is None:
+                job["problem"] = "the assignment folder cannot be read"
             else:
                 ca = course[assignment]
                 job["max_score"] = ca.max_score
                 expected = os.path.basename(ca.source)
-                nbs = sorted(f for f in os.listdir(adir) if f.endswith(".ipynb")
-                             and os.path.isfile(os.path.join(adir, f)))
+                nbs = [f for f in names if f.endswith(".ipynb")
+                       and os.path.isfile(os.path.join(adir, f))]
                 if os.path.islink(sdir) or os.path.islink(adir) or os.path.islink(
                         os.path.join(adir, expected)):
                     job["problem"] = "the submission is a symbolic link, not a file"
@@ -175,20 +210,58 @@ def discover(root: str, registry: dict, course: dict[str, CourseAssignment]) -> 
                     else:
                         job["problem"] = (f"misnamed notebook ({', '.join(nbs)}; expected "
                                           f"{expected})")
-            job["timestamp"] = _timestamp(adir, job["notebook"])
+            job["timestamp"], note = _timestamp(adir, job["notebook"])
+            job["notes"] = [note] if note else []
             jobs.append(job)
     return jobs
 
 
+def state_file(state_root: str, student: str, assignment: str) -> str:
+    """Where a submission's result is kept: ``<assignment>/<student>.json``, or a name made
+    from a hash for folder names that are not safe file names (too long, odd characters)."""
+    if is_safe_name(student) and is_safe_name(assignment):
+        return os.path.join(state_root, assignment, f"{student}.json")
+    digest = hashlib.sha256(repr((student, assignment)).encode()).hexdigest()[:32]
+    return os.path.join(state_root, "_invalid", f"{digest}.json")
+
+
 def job_key(job: dict, course: dict[str, CourseAssignment]) -> str:
+    """A hash of everything the result depends on; the notebook is read only when it is a
+    regular file of acceptable size (else its size and time stand for it)."""
     h = hashlib.sha256()
     h.update(json.dumps([job["student"], job["assignment"], job["problem"],
-                         job["timestamp"]]).encode())
-    for path in (job["notebook"], getattr(course.get(job["assignment"]), "source", None)):
-        if path:
-            with contextlib.suppress(OSError), open(path, "rb") as f:
-                h.update(hashlib.sha256(f.read()).digest())
+                         job["timestamp"], job.get("notes", [])]).encode())
+    if job["notebook"]:
+        try:
+            h.update(hashlib.sha256(safefs.read_regular(job["notebook"],
+                                                        MAX_NOTEBOOK_BYTES)).digest())
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                st = os.lstat(job["notebook"])
+                h.update(f"{st.st_size} {st.st_mtime_ns} {exc}".encode())
+    source = getattr(course.get(job["assignment"]), "source", None)
+    if source:
+        with contextlib.suppress(OSError), open(source, "rb") as f:
+            h.update(hashlib.sha256(f.read()).digest())
     return h.hexdigest()
+
+
+def _scratch_root(log: logging.Logger) -> str:
+    """A temporary folder for this run's kernels (under TMPDIR, or /tmp where TMPDIR is too
+    long for the kernels' socket paths); those of runs whose process is gone (killed) are
+    removed first."""
+    parent = tempfile.gettempdir()
+    if len(os.path.join(parent, "x").encode()) + IPC_ROOM > 107:
+        parent = "/tmp"
+    for d in glob.glob(os.path.join(parent, TMP_PREFIX + "*")):
+        owner = os.path.basename(d)[len(TMP_PREFIX):].split("-", 1)[0]
+        with contextlib.suppress(OSError):
+            if owner.isdigit() and not os.path.exists(f"/proc/{owner}") \
+                    and os.lstat(d).st_uid == os.geteuid():
+                left = safefs.remove_tree(d)
+                if left:
+                    log.info("WARNING: %s", left)
+    return tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=parent)
 
 
 def _logger(path: str) -> logging.Logger:
@@ -209,7 +282,8 @@ def main(argv: list[str]) -> int:
         return 2
     limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                     memory=args.memory, processes=args.processes, file_size=args.file_size,
-                    output_bytes=args.output_limit, tmpfs_bytes=args.scratch)
+                    output_bytes=args.output_limit, tmpfs_bytes=args.scratch,
+                    receive_bytes=args.receive_limit, cpus=args.cpus)
     out = os.path.abspath(args.out)
     out_dir = os.path.dirname(out)
     os.makedirs(out_dir, exist_ok=True)
@@ -249,7 +323,7 @@ def main(argv: list[str]) -> int:
     iso_dict = dataclasses.asdict(isolation)
     for job in jobs:
         job["key"] = job_key(job, course)
-        job["state_file"] = os.path.join(state_root, job["assignment"], f"{job['student']}.json")
+        job["state_file"] = state_file(state_root, job["student"], job["assignment"])
         if job["assignment"] in course:
             ca = course[job["assignment"]]
             job.update(source=ca.source, release=ca.release, helpers=ca.helpers)
@@ -265,7 +339,7 @@ def main(argv: list[str]) -> int:
             with contextlib.suppress(OSError, ValueError):
                 with open(job["state_file"]) as f:
                     prev = json.load(f)
-        if prev and prev.get("key") == job["key"] and not prev.get("retry"):
+        if isinstance(prev, dict) and prev.get("key") == job["key"] and not prev.get("retry"):
             results[(job["student"], job["assignment"])] = prev
         else:
             todo.append(job)
@@ -276,23 +350,45 @@ def main(argv: list[str]) -> int:
     course_id, db_url = _course_db(course_dir, args.db)
     sync = _GradebookSync(db_url, course_id, course_dir, course, state_root, log)
     for r in results.values():
-        sync.write(r, _job_for(jobs, r))
+        sync.store(r, _job_for(jobs, r))
     t0 = time.monotonic()
     if todo:
         sandbox.remove_stale_cgroups(isolation.cgroup, "ag-")
-        for r in _run_pool(todo, min(args.workers, len(todo)), isolation):
-            results[(r["student"], r["assignment"])] = r
-            sync.write(r, _job_for(jobs, r))
-            log.info("graded %s/%s: %g/%g %s", r["student"], r["assignment"], r["score"],
-                     r["max_score"], r.get("reason", ""))
+        workers = min(args.workers, len(todo))
+        tmp_root = _scratch_root(log)
+        for job in todo:
+            job.update(tmp_root=tmp_root, fault_retry=workers > 1)
+        try:
+            for r in _run_pool(todo, workers, isolation):
+                results[(r["student"], r["assignment"])] = r
+                sync.store(r, _job_for(jobs, r))
+                log.info("graded %s/%s: %g/%g %s", display_name(r["student"]),
+                         display_name(r["assignment"]), r["score"], r["max_score"],
+                         r.get("reason", ""))
+                if r.get("cleanup"):
+                    log.info("WARNING: temporary files left behind: %s", r["cleanup"])
+        finally:
+            left = safefs.remove_tree(tmp_root)
+            if left:
+                print(f"WARNING: {left}", file=sys.stderr)
+                log.info("WARNING: %s", left)
     sync.close()
     elapsed = time.monotonic() - t0
 
     final = [results[(j["student"], j["assignment"])] for j in jobs]
     from . import report
-    report.write_csv(out, final, sync.students, sync.duedates)
-    report.write_feedback(os.path.join(out_dir, "feedback"), final)
-    report.histogram(stem + "_histogram.png", final)
+    try:
+        report.write_csv(out, final, sync.students, sync.duedates)
+    except OSError as exc:
+        print(f"grade: cannot write {out}: {exc}", file=sys.stderr)
+        log.info("cannot write %s: %s", out, exc)
+        return 1
+    for problem in report.write_feedback(os.path.join(out_dir, "feedback"), final)[1]:
+        log.info("WARNING: %s", problem)
+    try:
+        report.histogram(stem + "_histogram.png", final)
+    except Exception as exc:  # a picture must not cost the run
+        log.info("WARNING: no histogram: %s", exc)
     text = report.summary(final)
     print(text)
     failed = [r for r in final if r.get("retry")]
@@ -354,6 +450,10 @@ def _run_pool(todo: list[dict], workers: int, isolation, attempts: int = 3, work
                     except BrokenProcessPool:
                         broken = True
                         continue
+                    except Exception as exc:  # grade_job never raises; this is a last guard
+                        r = zero_result(futures[fut], cap(f"internal grader error: "
+                                                          f"{type(exc).__name__}: {exc}"))
+                        r["retry"] = True
                     pending.remove(futures[fut])
                     bar.update(1)
                     yield r
@@ -384,10 +484,25 @@ class _GradebookSync:
             a = self.gb.find_assignment(name)
             self.duedates[name] = str(a.duedate) if a.duedate else None
 
+    def store(self, result: dict, job: dict) -> None:
+        """:meth:`write`, and should that fail, a note in the result's reason and a mark to
+        grade it again on a rerun (the run goes on)."""
+        try:
+            self.write(result, job)
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                self.gb.db.rollback()
+            why = cap(f"internal grader error: the result could not be stored in the course "
+                      f"({type(exc).__name__}: {exc})")
+            self.log.info("WARNING: %s/%s: %s", display_name(result["student"]),
+                          display_name(result["assignment"]), why)
+            result["reason"] = "; ".join(r for r in (result.get("reason", ""), why) if r)
+            result["retry"] = True
+
     def write(self, result: dict, job: dict) -> None:
         from .gradebook import place_file, write_result
         a, s = result["assignment"], result["student"]
-        if a not in self.course or not _SAFE.match(s):
+        if a not in self.course or not is_safe_name(s):
             return
         scores = {p["id"]: p["score"] for p in result.get("parts", [])}
         write_result(self.gb, result, scores)
@@ -398,7 +513,10 @@ class _GradebookSync:
         if job.get("notebook"):
             dest = os.path.join(self.course_dir, "submitted", s, a, nb_name)
             if os.path.abspath(job["notebook"]) != os.path.abspath(dest):
-                place_file(job["notebook"], dest)
+                try:
+                    place_file(job["notebook"], dest, MAX_NOTEBOOK_BYTES)
+                except safefs.UnsafeFile as exc:
+                    self.log.info("not copied into submitted/: %s/%s: %s", s, a, exc)
             if result.get("timestamp"):
                 from .worker import atomic_write
                 atomic_write(os.path.join(os.path.dirname(dest), "timestamp.txt"),

@@ -9,14 +9,14 @@ submitted and autograded notebooks are copied (atomically) to ``submitted/<stude
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import tempfile
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
-from . import reconstruct
+from . import reconstruct, safefs
 
 
 def course_settings(course: str) -> tuple[str, str]:
@@ -72,10 +72,17 @@ def write_result(gb: Gradebook, result: dict, scores_by_cell: dict[str, float]) 
         raise
 
 
-def place_file(src: str, dest: str) -> None:
-    """Copy ``src`` to ``dest`` atomically (temporary file + rename)."""
+def place_file(src: str, dest: str, limit: int = 2**31) -> None:
+    """Copy the regular file ``src`` (no link followed, at most ``limit`` bytes, else
+    :class:`autograder.safefs.UnsafeFile`) to ``dest`` atomically (temporary file + rename)."""
+    data = safefs.read_regular(src, limit)
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".tmp-")
-    os.close(fd)
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,15 +1,24 @@
-"""Run code cells one by one in a sandboxed kernel with time and output limits.
+"""Run code cells one by one in a sandboxed kernel with time, output and traffic limits.
 
 The kernel is an ordinary IPython kernel started with the command from
-:func:`autograder.sandbox.kernel_argv`, talking over ZeroMQ ``ipc`` sockets in a per-kernel
-folder (the sandbox has no network, not even loopback). Messages larger than the output budget
-are refused by ZeroMQ itself (``MAXMSGSIZE``), outputs beyond the notebook's budget are dropped
-with a note, and harness record payloads are set aside for the grader rather than counted.
+:func:`autograder.sandbox.kernel_argv`; it binds ZeroMQ ``ipc`` sockets in a per-kernel folder
+(the sandbox has no network, not even loopback). The grader reaches those sockets only through
+a relay process (:mod:`autograder.kernel_wire`, :mod:`autograder.relay`), which bounds every
+message and the bytes the kernel may send in all (``Limits.receive_bytes``). Messages that are
+not well-formed Jupyter messages are ignored with a note; outputs are kept with active content
+removed (:func:`autograder.untrusted.output_from_message`) up to the notebook's output budget,
+beyond which they are dropped with a note; harness record payloads are set aside for the
+grader (their whole message counts against :data:`PAYLOAD_BUDGET`).
 
 Time limits: a cell that runs past the per-cell limit is interrupted (an ``interrupt_request``
 on the control channel); if the kernel does not come back within a grace period, or the
 notebook limit is reached, the kernel and everything it started are killed and the remaining
 cells are not run.
+
+Whatever ends a notebook early (time limit, death of the kernel, too much output, writing into
+the socket folder) sets :attr:`SandboxedKernel.fault` to a reason and :attr:`fault_kind` to a
+short kind; :meth:`SandboxedKernel.notes` lists what went wrong without stopping it. Nothing
+the student's code does makes :meth:`SandboxedKernel.execute` raise.
 """
 
 from __future__ import annotations
@@ -17,24 +26,32 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
+import secrets
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import nbformat
-import zmq
-from jupyter_client import KernelManager
-from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.session import Session
 
+from . import safefs
+from .kernel_wire import RELAY_LOST, KernelWire, Received
 from .records import MIME
-from .sandbox import Cgroup, Isolation, Limits, kernel_argv
+from .sandbox import Cgroup, Isolation, Limits, human_size, kernel_argv
+from .untrusted import cap, clean, output_from_message
 
 INTERRUPT_GRACE = 5.0
 REPLY_GRACE = 2.0
 START_TIMEOUT = 90.0
-PAYLOAD_BUDGET = 256 * 2**20  # record bytes (base64) kept per notebook
+PAYLOAD_BUDGET = 256 * 2**20   # bytes of record-carrying messages kept per notebook
+MAX_MESSAGE_EXTRA = 96 * 2**20  # a message may hold the output budget plus one record
+PORTS = {"shell": 1, "iopub": 2, "stdin": 3, "control": 4, "hb": 5}
+MAX_IPC_PATH = 107              # sun_path holds 107 bytes and a NUL
+FOLDER_CHECK = 0.5              # seconds between looks at the socket folder
+FOLDER_MAX_BYTES, FOLDER_MAX_ENTRIES = 2**20, 64
+SIGNALS = {getattr(signal, n): n for n in ("SIGKILL", "SIGSEGV", "SIGABRT", "SIGBUS", "SIGXCPU",
+                                           "SIGILL", "SIGFPE", "SIGTERM", "SIGXFSZ")}
 
 
 @dataclass
@@ -43,29 +60,47 @@ class StepResult:
 
     status: str                      # ok | error | timeout | dead | not-run
     outputs: list = field(default_factory=list)
-    error: str = ""                  # "ename: evalue" of the last error output
+    error: str = ""                  # "ename: evalue" of the last error output (capped)
     payloads: list = field(default_factory=list)  # harness record payloads, in order
 
 
 class KernelDied(RuntimeError):
-    """The kernel could not be started or stopped answering for good."""
+    """The kernel could not be started (never the student's doing: no student code has run)."""
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def _payload(value: dict) -> dict:
+    """Only the keys the grader reads; anything else in a (forged) payload is not kept."""
+    return {k: value[k] for k in ("part", "cases", "errors", "npz") if k in value}
 
 
 class SandboxedKernel:
-    """One kernel for one notebook; use as a context manager (always killed on exit)."""
+    """One kernel for one notebook; use as a context manager (always killed on exit).
+
+    ``run_dir`` is bound into the sandbox; the kernel's log (``<run_dir>.log``) and the relay's
+    socket (``<run_dir>-relay``) lie beside it, where the kernel cannot reach them."""
 
     def __init__(self, isolation: Isolation, limits: Limits, *, slot: int, run_dir: str,
                  cases_dir: str, helper_files: dict[str, str], cgroup_name: str):
         self.isolation, self.limits, self.slot = isolation, limits, slot
         self.run_dir, self.cases_dir, self.helper_files = run_dir, cases_dir, helper_files
+        self.log_path = run_dir.rstrip("/") + ".log"
         self.cgroup = Cgroup(isolation.cgroup, cgroup_name, limits)
         self.output_used = 0
         self.payload_used = 0
         self.output_overflow = False
-        self.km: KernelManager | None = None
-        self.kc = None
-        self._ctx = zmq.Context()
-        self._ctx.setsockopt(zmq.MAXMSGSIZE, limits.output_bytes + 80 * 2**20)
+        self.fault = ""
+        self.fault_kind = ""
+        self._bad: list[str] = []
+        self._dropped = 0
+        self._payloads_dropped = 0
+        self._folder_checked = 0.0
+        self._final_counters: dict[str, int] | None = None
+        self.proc: subprocess.Popen | None = None
+        self.wire: KernelWire | None = None
         self.deadline = time.monotonic() + limits.notebook_timeout
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -85,188 +120,291 @@ class SandboxedKernel:
         if self.isolation.separate_user:
             from .sandbox import UID_BASE
             uid = UID_BASE + self.slot
-        specs = os.path.join(self.run_dir, "kernelspec")
-        os.makedirs(os.path.join(specs, "sandboxed"), exist_ok=True)
+        ip = os.path.join(self.run_dir, "k")
+        for path in (f"{ip}-{max(PORTS.values())}", self.run_dir + "-relay"):
+            if len(path.encode()) > MAX_IPC_PATH:
+                raise KernelDied(f"the socket path {path!r} is too long for ZeroMQ; use a "
+                                 "shorter temporary folder (TMPDIR)")
         home = os.path.join(self.run_dir, "home")
         if not self.isolation.sandboxed:
             os.makedirs(home, exist_ok=True)
             for name, host in self.helper_files.items():
-                dest = os.path.join(home, name)
-                with open(host, "rb") as src, open(dest, "wb") as dst:
+                with open(host, "rb") as src, open(os.path.join(home, name), "wb") as dst:
                     dst.write(src.read())
-        argv = kernel_argv(self.isolation, self.limits, slot=self.slot, run_dir=self.run_dir,
-                           cases_dir=self.cases_dir, helper_files=self.helper_files,
-                           cgroup=self.cgroup)
-        with open(os.path.join(specs, "sandboxed", "kernel.json"), "w") as f:
-            json.dump({"argv": argv, "display_name": "sandboxed", "language": "python",
-                       "interrupt_mode": "message"}, f)
-        ksm = KernelSpecManager(kernel_dirs=[specs])
-        self.km = KernelManager(kernel_name="sandboxed", kernel_spec_manager=ksm,
-                                transport="ipc", ip=os.path.join(self.run_dir, "k"),
-                                context=self._ctx,
-                                connection_file=os.path.join(self.run_dir, "kernel.json"))
-        self.km.write_connection_file()
+        key = secrets.token_hex(32)
+        conn = {"transport": "ipc", "ip": ip, "key": key, "signature_scheme": "hmac-sha256",
+                "kernel_name": "sandboxed", **{f"{k}_port": v for k, v in PORTS.items()}}
+        conn_file = os.path.join(self.run_dir, "kernel.json")
+        fd = os.open(conn_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(conn, f)
         if uid is not None:
-            for path in (self.run_dir, self.km.connection_file, home):
+            for path in (self.run_dir, conn_file, home):
                 if os.path.exists(path):
                     os.chown(path, uid, uid)
-        log = open(os.path.join(self.run_dir, "kernel.log"), "wb")
+        argv = [conn_file if a == "{connection_file}" else a for a in kernel_argv(
+            self.isolation, self.limits, slot=self.slot, run_dir=self.run_dir,
+            cases_dir=self.cases_dir, helper_files=self.helper_files, cgroup=self.cgroup)]
+        log = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                      | os.O_CLOEXEC, 0o600)
         try:
-            self.km.start_kernel(cwd=home if not self.isolation.sandboxed else self.run_dir,
-                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                cwd=home if not self.isolation.sandboxed else self.run_dir,
+                env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
         finally:
-            log.close()
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        try:
-            self.kc.wait_for_ready(timeout=START_TIMEOUT)
-        except RuntimeError as exc:
-            raise KernelDied(f"the kernel did not start: {exc}; {self.kernel_log_tail()}") \
-                from None
+            os.close(log)
+        session = Session(key=key.encode(), signature_scheme="hmac-sha256",
+                          username="autograder")
+        max_message = self.limits.output_bytes + MAX_MESSAGE_EXTRA
+        self.wire = KernelWire(session, {c: f"ipc://{ip}-{PORTS[c]}" for c in
+                                         ("shell", "control", "iopub")},
+                               self.run_dir.rstrip("/"), max_message=max_message,
+                               budget=self.limits.receive_bytes)
+        self._wait_ready()
         if uid is not None:
             # the kernel has bound its sockets: from now on it cannot create files here
             os.chown(self.run_dir, 0, 0)
             os.chmod(self.run_dir, 0o711)
 
+    def _wait_ready(self) -> None:
+        """Until the kernel answers ``kernel_info`` and its iopub messages arrive."""
+        deadline = time.monotonic() + START_TIMEOUT
+        replied = iopub = False
+        next_request = 0.0
+        while not (replied and iopub):
+            now = time.monotonic()
+            if self.proc.poll() is not None:
+                raise KernelDied(f"the kernel did not start (exit status {self.proc.poll()}); "
+                                 f"{self.kernel_log_tail()}")
+            if self.wire.relay.poll() is not None:
+                raise KernelDied(f"the message relay stopped at start (exit status "
+                                 f"{self.wire.relay.poll()})")
+            if now > deadline:
+                raise KernelDied(f"the kernel did not start within {START_TIMEOUT:g} s; "
+                                 f"{self.kernel_log_tail()}")
+            if now >= next_request:
+                self.wire.send("shell", "kernel_info_request", {})
+                next_request = now + 1.0
+            got = self.wire.recv(0.1)
+            if got is not None and got.msg is not None:
+                replied |= got.channel == "shell" and got.msg["msg_type"] == "kernel_info_reply"
+                iopub |= got.channel == "iopub"
+
     def kernel_log_tail(self, n: int = 400) -> str:
-        with contextlib.suppress(OSError):
-            with open(os.path.join(self.run_dir, "kernel.log"), "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - n))
-                return f.read().decode("utf-8", "replace").strip()
-        return ""
+        """The end of what the kernel wrote to its stdout and stderr."""
+        return safefs.tail(self.log_path, n)
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            if self.kc is not None:
-                self.kc.stop_channels()
-        with contextlib.suppress(Exception):
-            if self.km is not None and self.km.has_kernel:
-                self.km.shutdown_kernel(now=True)
-        with contextlib.suppress(Exception):
-            if self.km is not None:
-                self.km.cleanup_resources()
+        """Kill the kernel and everything it started; stop the relay. Idempotent."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                with contextlib.suppress(OSError):
+                    self.proc.kill()
+            with contextlib.suppress(Exception):
+                self.proc.wait(timeout=10)
+        if self._final_counters is None:
+            self._final_counters = self.cgroup.counters()
         self.cgroup.remove()
-        with contextlib.suppress(Exception):
-            self._ctx.destroy(linger=0)
+        if self.wire is not None:
+            with contextlib.suppress(Exception):
+                self.wire.close()
+            self.wire = None
+
+    def counters(self) -> dict[str, int]:
+        """The cgroup's event counters (:meth:`autograder.sandbox.Cgroup.counters`), as they
+        were when the kernel was closed once it is."""
+        if self._final_counters is not None:
+            return self._final_counters
+        return self.cgroup.counters()
 
     def alive(self) -> bool:
-        try:
-            return self.km is not None and self.km.is_alive()
-        except Exception:
-            return False
+        return self.proc is not None and self.proc.poll() is None and self.wire is not None
 
-    def oom_killed(self) -> bool:
-        return self.cgroup.oom_killed()
+    def notes(self) -> list[str]:
+        """What went wrong without stopping the notebook (for its reason)."""
+        out = []
+        if self.output_overflow:
+            out.append(f"output beyond {human_size(self.limits.output_bytes)} was dropped")
+        if self._dropped:
+            out.append(f"{_count(self._dropped, 'message')} from the kernel too large, dropped")
+        if self._payloads_dropped:
+            out.append(f"{_count(self._payloads_dropped, 'record message')} beyond "
+                       f"{human_size(PAYLOAD_BUDGET)} ignored")
+        if self._bad:
+            out.append(f"{_count(len(self._bad), 'malformed message')} from the kernel ignored "
+                       f"(first: {self._bad[0]})")
+        return out
+
+    # -- faults ----------------------------------------------------------------------------
+    def _stop(self, result: StepResult, kind: str, reason: str) -> StepResult:
+        self.fault, self.fault_kind = reason, kind
+        self.close()
+        result.status = "timeout" if kind == "timeout" else "dead"
+        result.error = reason
+        return result
+
+    def _died(self, result: StepResult) -> StepResult:
+        kind, reason = describe_death(self)
+        return self._stop(result, kind, reason)
+
+    def _watch(self, now: float) -> tuple[str, str] | None:
+        """(kind, reason) when the relay stopped or the socket folder is being filled."""
+        failure = self.wire.failure()
+        if failure:
+            # a dead kernel breaks the relay's connections too: give its death time to show
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                if self.wire.relay.poll() == RELAY_LOST:
+                    self.proc.wait(timeout=1.0)
+            if self.proc.poll() is not None:
+                return None
+            return "output", failure
+        if now - self._folder_checked >= FOLDER_CHECK:
+            self._folder_checked = now
+            # without a sandbox the folder is also the kernel's home: the scratch size holds
+            max_bytes, max_entries = ((FOLDER_MAX_BYTES, FOLDER_MAX_ENTRIES)
+                                      if self.isolation.sandboxed
+                                      else (self.limits.tmpfs_bytes, 100 * FOLDER_MAX_ENTRIES))
+            size, entries = safefs.usage(self.run_dir, max_entries)
+            if size > max_bytes or entries > max_entries:
+                return "folder", ("the notebook wrote into the kernel's socket folder (more "
+                                  f"than {human_size(max_bytes)} or {max_entries} files), "
+                                  "which is not allowed")
+        return None
 
     # -- execution -------------------------------------------------------------------------
-    def _keep_output(self, out: dict, result: StepResult) -> None:
-        data = out.get("data") if isinstance(out, dict) else None
-        if isinstance(data, dict) and MIME in data:
-            payload = data[MIME]
-            npz = payload.get("npz") if isinstance(payload, dict) else None
-            size = len(npz) if isinstance(npz, str) else 0
-            if self.payload_used + size > PAYLOAD_BUDGET or not isinstance(payload, dict):
-                return  # a flood of (forged) records cannot exhaust the grader's memory
+    def _keep(self, mtype: str, content: dict, size: int, result: StepResult) -> None:
+        data = content.get("data")
+        if mtype in ("display_data", "execute_result") and isinstance(data, dict) \
+                and isinstance(data.get(MIME), dict):
+            if self.payload_used + size > PAYLOAD_BUDGET:
+                self._payloads_dropped += 1  # a flood of (forged) records cannot fill memory
+                return
             self.payload_used += size
-            result.payloads.append(payload)
-            out = nbformat.v4.new_output("display_data",
-                                         data={"text/plain": "<recorded outputs>"})
-            result.outputs.append(out)
+            result.payloads.append(_payload(data[MIME]))
+            out = output_from_message("display_data", {"data": {
+                "text/plain": "<recorded outputs>"}})
+        else:
+            out = output_from_message(mtype, content)
+            if out is None:
+                return
+        cost = len(json.dumps(out))
+        if self.output_used + cost > self.limits.output_bytes:
+            self.output_overflow = True
+            if not any(o.get("name") == "stderr" and "[autograder:" in o.get("text", "")
+                       for o in result.outputs):
+                result.outputs.append(output_from_message("stream", {
+                    "name": "stderr", "text": f"[autograder: output beyond "
+                                              f"{human_size(self.limits.output_bytes)} "
+                                              "was dropped]\n"}))
             return
-        size = len(json.dumps(out, default=str))
-        if self.output_used + size > self.limits.output_bytes:
-            if not self.output_overflow:
-                self.output_overflow = True
-                result.outputs.append(nbformat.v4.new_output(
-                    "stream", name="stderr",
-                    text=f"[autograder: output beyond {self.limits.output_bytes} bytes "
-                         "was dropped]\n"))
-            return
-        self.output_used += size
+        self.output_used += cost
         result.outputs.append(out)
+
+    def _handle(self, got: Received, msg_id: str, result: StepResult, state: dict) -> bool:
+        """Take one message into ``result``; True when the execution is over."""
+        msg = got.msg
+        if msg["parent_header"].get("msg_id") != msg_id:
+            return False
+        mtype, content = msg["msg_type"], msg["content"]
+        if got.channel == "shell":
+            if mtype == "execute_reply" and state["replied"] is None:
+                state["replied"] = time.monotonic()
+                # the reply says so too: an error whose output was dropped still counts
+                if content.get("status") == "error" and result.status == "ok":
+                    result.status = "error"
+                    result.error = cap(f"{clean(content.get('ename', ''))}: "
+                                       f"{clean(content.get('evalue', ''))}")
+            return False
+        if got.channel != "iopub":
+            return False
+        if mtype == "status":
+            return content.get("execution_state") == "idle"
+        if mtype == "clear_output":
+            result.outputs = []
+        elif mtype in ("stream", "display_data", "execute_result", "error"):
+            if mtype == "error":
+                if result.status == "ok":
+                    result.status = "error"
+                result.error = cap(f"{clean(content.get('ename', ''))}: "
+                                   f"{clean(content.get('evalue', ''))}")
+            self._keep(mtype, content, got.size, result)
+        return False
 
     def execute(self, code: str) -> StepResult:
         """Run ``code``; never raises for anything the student's code does."""
-        if not self.alive():
-            return StepResult("dead", error="the kernel is not running")
+        if self.fault or not self.alive():
+            return StepResult("dead", error=self.fault or "the kernel is not running")
         result = StepResult("ok")
-        msg_id = self.kc.execute(code, store_history=True, allow_stdin=False,
-                                 stop_on_error=False)
+        msg_id = self.wire.send("shell", "execute_request", {
+            "code": clean(code), "silent": False, "store_history": True,
+            "user_expressions": {}, "allow_stdin": False, "stop_on_error": False})
         cell_deadline = min(time.monotonic() + self.limits.cell_timeout, self.deadline)
         interrupted_at = None
-        replied_at = None
+        state: dict[str, Any] = {"replied": None}
         while True:
             now = time.monotonic()
             if interrupted_at is None and now >= cell_deadline:
                 interrupted_at = now
                 result.status = "timeout"
                 if now >= self.deadline:
-                    self.close()
-                    result.error = (f"the notebook exceeded its time limit of "
-                                    f"{self.limits.notebook_timeout:g} s")
-                    return result
+                    return self._stop(result, "timeout", "the notebook exceeded its time limit "
+                                      f"of {self.limits.notebook_timeout:g} s")
                 with contextlib.suppress(Exception):
-                    self.km.interrupt_kernel()
+                    self.wire.send("control", "interrupt_request", {})
             if interrupted_at is not None and now >= interrupted_at + INTERRUPT_GRACE:
-                self.close()
-                result.error = (f"the cell exceeded the time limit of "
-                                f"{self.limits.cell_timeout:g} s and ignored the interrupt")
-                return result
-            try:
-                msg = self.kc.get_iopub_msg(timeout=0.25)
-            except queue.Empty:
-                if not self.alive():
-                    result.status = "dead"
-                    result.error = "the kernel died"
-                    return result
-                # the reply arrived but the idle status was lost (e.g. ZeroMQ dropped an
-                # oversized output message): the execution is over all the same
-                with contextlib.suppress(queue.Empty):
-                    while replied_at is None:
-                        reply = self.kc.get_shell_msg(timeout=0)
-                        if reply.get("parent_header", {}).get("msg_id") == msg_id:
-                            replied_at = now
-                if replied_at is not None and now - replied_at > REPLY_GRACE:
-                    break
-                continue
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            mtype, content = msg["msg_type"], msg["content"]
-            if mtype == "status" and content.get("execution_state") == "idle":
+                return self._stop(result, "timeout", "the cell exceeded the time limit of "
+                                  f"{self.limits.cell_timeout:g} s and ignored the interrupt")
+            watched = self._watch(now)
+            if watched:
+                return self._stop(result, *watched)
+            if self.proc.poll() is not None:
+                return self._died(result)
+            # the reply arrived but the idle status was lost: the execution is over all the same
+            if state["replied"] is not None and now - state["replied"] > REPLY_GRACE:
                 break
-            if mtype == "clear_output":
-                result.outputs = []
+            got = self.wire.recv(0.25)
+            if got is None:
+                if self.proc.poll() is not None:
+                    return self._died(result)
                 continue
-            if mtype in ("stream", "display_data", "execute_result", "error"):
-                try:
-                    out = nbformat.v4.output_from_msg(msg)
-                except Exception:
-                    continue
-                if mtype == "error":
-                    if result.status == "ok":
-                        result.status = "error"
-                    result.error = f"{content.get('ename', '')}: {content.get('evalue', '')}"
-                self._keep_output(out, result)
+            if got.msg is None:
+                if got.bad.startswith("a message of"):
+                    self._dropped += 1
+                else:
+                    self._bad.append(cap(got.bad, 200))
+                continue
+            try:
+                if self._handle(got, msg_id, result, state):
+                    break
+            except Exception as exc:  # whatever a message holds, it is the kernel's doing
+                self._bad.append(cap(f"{type(exc).__name__}: {exc}", 200))
         if result.status == "timeout":
             result.error = (f"the cell exceeded the time limit of {self.limits.cell_timeout:g} s "
                             "and was interrupted")
         return result
 
 
-def describe_death(kernel: SandboxedKernel) -> str:
-    """Why the kernel is gone, as far as the grader can tell."""
-    if kernel.oom_killed():
-        return f"the kernel was killed for using more than {kernel.limits.memory} bytes"
-    rc = None
-    with contextlib.suppress(Exception):
-        rc = kernel.km.provisioner.process.poll()
-    tail = kernel.kernel_log_tail(200)
-    extra = f" (exit status {rc})" if rc is not None else ""
+def describe_death(kernel: SandboxedKernel) -> tuple[str, str]:
+    """(kind, reason): why the kernel is gone, as far as the grader can tell. Kinds: memory
+    (its own memory limit), killed (SIGKILL from elsewhere, e.g. the machine's OOM killer),
+    died (anything else it did to itself)."""
+    limit = human_size(kernel.limits.memory)
+    if kernel.counters().get("oom_kill", 0):
+        return "memory", f"the kernel was killed for using more than {limit} of memory"
+    rc = kernel.proc.poll() if kernel.proc is not None else None
+    tail = kernel.kernel_log_tail(300)
+    # bubblewrap passes a signal on as exit status 128 + signal number
+    sig = -rc if rc is not None and rc < 0 else (
+        rc - 128 if rc is not None and rc > 128 and kernel.isolation.sandboxed else None)
+    if sig is not None:
+        name = SIGNALS.get(sig, f"signal {sig}")
+        if sig == signal.SIGKILL:
+            return "killed", f"the kernel died (killed by {name}, exit status {rc})"
+        return "died", f"the kernel died ({name}, exit status {rc})"
     if "MemoryError" in tail:
-        extra += " after a MemoryError"
-    return f"the kernel died{extra}"
-
-
-def step_summary(step: StepResult) -> dict[str, Any]:
-    return {"status": step.status, "error": step.error}
+        return "memory", f"the kernel died after running out of memory (limit {limit})"
+    extra = f" (exit status {rc})" if rc is not None else ""
+    return "died", f"the kernel died{extra}"

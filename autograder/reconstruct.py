@@ -1,11 +1,23 @@
 """Build the notebook that is actually run from the SOURCE notebook and a submission.
 
-Only the sources of the student's solution cells are taken, matched by nbgrader ``grade_id``;
-every other cell (test cells with their hidden tests, locked cells, text), all metadata and the
-kernelspec come from the instructor's source notebook. So deleted or edited test cells, changed
-metadata or kernelspec, extra cells and duplicate ids change nothing: a solution cell the
-student deleted is replaced by the stub from the release notebook, and of several student cells
-claiming one id only the first counts.
+Cells are matched by nbgrader ``grade_id`` (else by nbformat cell ``id``) to the instructor's
+source notebook, whose cells come first, in its order:
+
+* test cells with their hidden tests and every other locked cell, all metadata and the
+  kernelspec always come from the source, so deleted or edited test cells, changed metadata or
+  kernelspec change nothing;
+* a solution cell takes the student's source; one the student deleted is replaced by the stub
+  of the release notebook; of several student cells claiming one id only the first counts;
+* an unlocked cell of the source (e.g. an imports cell or a scratch cell) takes the student's
+  version, as nbgrader does;
+* cells the student added (code, Markdown, raw) are kept, right after the cell they followed
+  in the student's notebook (before the first cell when they came first); they never enter a
+  locked cell, so test code is never changed. Nothing a student handed in is lost.
+
+Markdown the student wrote is shown as a code block and raw cells lose their format, so
+nothing they contain is rendered in the instructor's browser; unpaired surrogates in sources
+are replaced (:func:`autograder.untrusted.clean`) so every notebook can be executed and
+written.
 """
 
 from __future__ import annotations
@@ -15,6 +27,8 @@ import re
 from dataclasses import dataclass, field
 
 import nbformat
+
+from .untrusted import clean, fenced
 
 HIDDEN_RE = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n(.*?)^[ \t]*### END HIDDEN TESTS"
                        r"[ \t]*(\n|$)", re.S | re.M)
@@ -58,18 +72,8 @@ class Rebuilt:
     taken: list[str] = field(default_factory=list)      # solution ids taken from the student
     missing: list[str] = field(default_factory=list)    # solution ids the student lacks
     duplicates: list[str] = field(default_factory=list)
-
-
-def _student_cells(student_nb) -> dict[str, list]:
-    found: dict[str, list] = {}
-    cells = student_nb.get("cells", []) if isinstance(student_nb, dict) else []
-    for cell in cells if isinstance(cells, list) else []:
-        if not isinstance(cell, dict):
-            continue
-        gid = grade_id(cell)
-        if gid is not None:
-            found.setdefault(gid, []).append(cell)
-    return found
+    added: int = 0                                      # cells the student added, kept
+    cleaned: bool = False                               # unpaired surrogates were replaced
 
 
 def _source_text(cell) -> str | None:
@@ -79,27 +83,87 @@ def _source_text(cell) -> str | None:
     return src if isinstance(src, str) else None
 
 
+def _student_cells(student_nb) -> list[dict]:
+    cells = student_nb.get("cells", []) if isinstance(student_nb, dict) else []
+    return [c for c in (cells if isinstance(cells, list) else [])
+            if isinstance(c, dict) and c.get("cell_type") in ("code", "markdown", "raw")
+            and _source_text(c) is not None]
+
+
+def _locked(cell) -> bool:
+    meta = nbgrader_meta(cell)
+    return bool(meta.get("locked") or meta.get("grade")) and not meta.get("solution")
+
+
+def _added_cell(cell: dict, text: str):
+    kind = cell["cell_type"]
+    if kind == "code":
+        return nbformat.v4.new_code_cell(text)
+    if kind == "markdown":
+        return nbformat.v4.new_markdown_cell(fenced(text))
+    return nbformat.v4.new_raw_cell(text)
+
+
+def _match(nb, student: list[dict], out: Rebuilt) -> tuple[dict, list, dict]:
+    """({source cell index: student cell}, added cells before any match,
+    {source cell index: added cells after it})."""
+    by_gid = {grade_id(c): i for i, c in enumerate(nb.cells) if grade_id(c) is not None}
+    by_id = {c.get("id"): i for i, c in enumerate(nb.cells) if c.get("id")}
+    matched: dict[int, dict] = {}
+    leading: list = []
+    after: dict[int, list] = {}
+    current = None
+    for cell in student:
+        gid = grade_id(cell)
+        cid = cell.get("id") if isinstance(cell.get("id"), str) else None
+        index = by_gid.get(gid) if gid in by_gid else (
+            by_id.get(cid) if gid is None and cid in by_id else None)
+        if index is not None and index in matched:
+            if gid is not None:
+                out.duplicates.append(gid)
+            continue
+        if index is not None and nb.cells[index].cell_type == cell["cell_type"]:
+            matched[index] = cell
+            current = index
+            continue
+        text = clean(_source_text(cell))
+        out.cleaned |= text != _source_text(cell)
+        (leading if current is None else after.setdefault(current, [])).append(
+            _added_cell(cell, text))
+        out.added += 1
+    return matched, leading, after
+
+
 def rebuild(source_nb, student_nb, release_nb=None) -> Rebuilt:
-    """The notebook to run: ``source_nb`` with the student's solution-cell sources."""
+    """The notebook to run: ``source_nb`` with the student's answers and added cells."""
     nb = copy.deepcopy(source_nb)
-    student = _student_cells(student_nb)
-    release = _student_cells(release_nb) if release_nb is not None else {}
+    release = {grade_id(c): c for c in reversed(_student_cells(release_nb or {}))
+               if grade_id(c) is not None}
     out = Rebuilt(nb)
-    for cell in nb.cells:
+    matched, leading, after = _match(nb, _student_cells(student_nb), out)
+    cells = list(leading)
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
-        if not is_solution(cell):
-            continue
+        mine = matched.get(index)
         gid = grade_id(cell)
-        candidates = [c for c in student.get(gid, []) if _source_text(c) is not None]
-        if len(student.get(gid, [])) > 1:
-            out.duplicates.append(gid)
-        if candidates:
-            cell.source = _source_text(candidates[0])
-            out.taken.append(gid)
-        else:
-            out.missing.append(gid)
-            stub = [c for c in release.get(gid, []) if _source_text(c) is not None]
-            cell.source = _source_text(stub[0]) if stub else stub_of(cell.source)
+        if is_solution(cell):
+            if mine is not None:
+                cell.source = clean(_source_text(mine))
+                out.cleaned |= cell.source != _source_text(mine)
+                out.taken.append(gid)
+            else:
+                out.missing.append(gid)
+                stub = release.get(gid)
+                cell.source = _source_text(stub) if stub else stub_of(cell.source)
+        elif mine is not None and not _locked(cell):
+            text = clean(_source_text(mine))
+            out.cleaned |= text != _source_text(mine)
+            if cell.cell_type == "markdown" and text != cell.source:
+                text = fenced(text)
+            cell.source = text
+        cells.append(cell)
+        cells.extend(after.get(index, []))
+    nb.cells = cells
     return out

@@ -17,6 +17,7 @@ import io
 import os
 import statistics
 
+from .untrusted import display_name, is_safe_name
 from .worker import atomic_write
 
 COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name",
@@ -35,8 +36,9 @@ def write_csv(path: str, results: list[dict], students: dict[str, dict] | None =
     w.writerow(COLUMNS)
     for r in sorted(results, key=lambda r: (r["assignment"], r["student"])):
         info = students.get(r["student"], {})
-        w.writerow([r["assignment"], duedates.get(r["assignment"]) or "", r.get("timestamp") or "",
-                    r["student"], info.get("last_name") or "", info.get("first_name") or "",
+        w.writerow([display_name(r["assignment"]), duedates.get(r["assignment"]) or "",
+                    r.get("timestamp") or "", display_name(r["student"]),
+                    info.get("last_name") or "", info.get("first_name") or "",
                     info.get("email") or "", _fmt(r["score"]), _fmt(0.0), _fmt(r["score"]),
                     _fmt(r["max_score"]), r.get("reason", "")])
     atomic_write(path, buf.getvalue())
@@ -68,16 +70,22 @@ def feedback_html(student: str, results: list[dict]) -> str:
             f"<h1>Feedback for {e(student)}</h1>\n{body}\n</body></html>\n")
 
 
-def write_feedback(folder: str, results: list[dict]) -> list[str]:
+def write_feedback(folder: str, results: list[dict]) -> tuple[list[str], list[str]]:
+    """Write one page per student; returns (paths written, problems). Folder names that are
+    not valid student ids get no page (their row in grades.csv says why)."""
     by_student: dict[str, list[dict]] = {}
     for r in results:
-        by_student.setdefault(r["student"], []).append(r)
-    paths = []
+        if is_safe_name(r["student"]):
+            by_student.setdefault(r["student"], []).append(r)
+    paths, problems = [], []
     for student, rs in sorted(by_student.items()):
         path = os.path.join(folder, f"{student}.html")
-        atomic_write(path, feedback_html(student, rs))
-        paths.append(path)
-    return paths
+        try:
+            atomic_write(path, feedback_html(student, rs))
+            paths.append(path)
+        except Exception as exc:  # one page must not cost the others
+            problems.append(f"feedback for {student} not written: {exc}")
+    return paths, problems
 
 
 def summary(results: list[dict]) -> str:
@@ -89,7 +97,8 @@ def summary(results: list[dict]) -> str:
         scores = [r["score"] for r in rs]
         top = max(r["max_score"] for r in rs)
         lines.append(
-            f"  {a}: {len(rs)} submissions, mean {statistics.fmean(scores):.2f} / {top:g}, "
+            f"  {display_name(a)}: {len(rs)} submissions, "
+            f"mean {statistics.fmean(scores):.2f} / {top:g}, "
             f"median {statistics.median(scores):g}, min {min(scores):g}, max {max(scores):g}, "
             f"full marks {sum(s >= top > 0 for s in scores)}, "
             f"with a reason {sum(bool(r.get('reason')) for r in rs)}")

@@ -3,9 +3,11 @@
 Layers, from the outside in (each one the grader can set up is used; :func:`detect` reports
 which):
 
-* **cgroup** (root, cgroup v1 or v2 with memory+pids): one group per kernel with a memory
-  limit for the whole notebook (all its processes together) and a process limit; at the end
-  every process in it is killed and the group removed.
+* **cgroup** (root, cgroup v1 or v2 with memory+pids, and cpu where available): one group per
+  kernel with a memory limit for the whole notebook (all its processes together, files in its
+  tmpfs included), a process limit and a CPU quota (``Limits.cpus``, so a notebook that keeps
+  many processes busy cannot starve the kernels beside it); at the end every process in it is
+  killed and the group removed.
 * **rlimits** (always, via ``prlimit``): address space per process (= the memory limit without
   a cgroup, a loose guard with one), number
   of processes of the sandbox user, file size, open files, no core dumps.
@@ -15,8 +17,9 @@ which):
   and cgroup namespaces; a filesystem view made only of read-only system directories, the
   Python installation and its site-packages (with the project's editable-install hook masked),
   the case inputs (read-only), the kernel's socket folder, and size-limited tmpfs for the home
-  folder and /tmp. The project tree (``solutions/``, ``autograder/``), the course folder (source
-  notebooks, gradebook, other students), grades.csv and feedback are simply not there.
+  folder, /tmp and /dev/shm; the root and /dev are read-only, so nothing else is writable.
+  The project tree (``solutions/``, ``autograder/``), the course folder (source notebooks,
+  gradebook, other students), grades.csv and feedback are simply not there.
   ``--die-with-parent`` and the PID namespace kill every process the notebook started when the
   kernel ends or the grader dies.
 
@@ -45,6 +48,7 @@ CASES_DIR = "/io/cases"
 ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone",
                "nsswitch.conf", "passwd", "group", "hosts", "host.conf", "mime.types",
                "ssl", "ca-certificates", "fonts", "alternatives", "os-release")
+SHM_BYTES = 64 * MIB
 UID_BASE = 3_200_000  # uids SANDBOX_UID_BASE + slot are used for kernels when running as root
 
 
@@ -60,6 +64,21 @@ class Limits:
     open_files: int = 512
     output_bytes: int = 8 * MIB
     tmpfs_bytes: int = 512 * MIB
+    receive_bytes: int = GIB       # all the kernel may send to the grader, outputs included
+    cpus: float = 1.0              # CPU quota per notebook where cgroups allow (0: none)
+
+    @property
+    def shm_bytes(self) -> int:
+        """Size of the kernel's /dev/shm."""
+        return min(SHM_BYTES, self.tmpfs_bytes)
+
+
+def human_size(n: float) -> str:
+    """``n`` bytes as e.g. "2 GiB", "512 MiB", "300 bytes"."""
+    for unit, scale in (("GiB", GIB), ("MiB", MIB), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{int(n)} bytes"
 
 
 @dataclass
@@ -87,11 +106,14 @@ class Isolation:
         lines.append("  user: " + (f"separate unprivileged uids from {UID_BASE}"
                                    if self.separate_user else "the grader's own uid"))
         lines.append("  cgroup: " + (self.cgroup or "none (memory limit per process only)"))
+        cpu = self.cgroup is not None and _has_cpu(self.cgroup) and limits.cpus > 0
         lines.append(
             f"  limits: cell {limits.cell_timeout:g}s, notebook {limits.notebook_timeout:g}s, "
             f"memory {limits.memory / MIB:.0f} MiB, processes {limits.processes}, file size "
-            f"{limits.file_size / MIB:.0f} MiB, output {limits.output_bytes / MIB:.0f} MiB, "
-            f"scratch disk {limits.tmpfs_bytes / MIB:.0f} MiB")
+            f"{limits.file_size / MIB:.0f} MiB, output {limits.output_bytes / MIB:.0f} MiB "
+            f"(all messages {human_size(limits.receive_bytes)}), scratch disk "
+            f"{limits.tmpfs_bytes / MIB:.0f} MiB, /dev/shm {limits.shm_bytes / MIB:.0f} MiB, "
+            + (f"CPU {limits.cpus:g} per notebook" if cpu else "no CPU quota"))
         lines.extend("  note: " + n for n in self.notes)
         return "\n".join(lines)
 
@@ -145,6 +167,8 @@ def _probe(bwrap: str | None, uid: int | None) -> str | None:
 
 
 def _cgroup_roots() -> str | None:
+    """"v2:<root>" or "v1:<memory root>,<pids root>[,<cpu root>]" where this process may
+    create groups (root only), else None."""
     if os.geteuid() != 0:
         return None
     base = "/sys/fs/cgroup"
@@ -154,23 +178,44 @@ def _cgroup_roots() -> str | None:
             root = os.path.join(base, "autograder")
             try:
                 os.makedirs(root, exist_ok=True)
-                with open(os.path.join(base, "cgroup.subtree_control"), "w") as f:
-                    f.write("+memory +pids")
-                with open(os.path.join(root, "cgroup.subtree_control"), "w") as f:
-                    f.write("+memory +pids")
+                for d in (base, root):
+                    with open(os.path.join(d, "cgroup.subtree_control"), "w") as f:
+                        f.write("+memory +pids")
+                if "cpu" in controllers:
+                    with contextlib.suppress(OSError):
+                        for d in (base, root):
+                            with open(os.path.join(d, "cgroup.subtree_control"), "w") as f:
+                                f.write("+cpu")
                 return f"v2:{root}"
             except OSError:
                 return None
         return None
-    mem, pids = os.path.join(base, "memory"), os.path.join(base, "pids")
+    mem, pids, cpu = (os.path.join(base, c) for c in ("memory", "pids", "cpu"))
     if os.path.isdir(mem) and os.path.isdir(pids):
         try:
             for d in (mem, pids):
                 os.makedirs(os.path.join(d, "autograder"), exist_ok=True)
-            return f"v1:{mem}/autograder,{pids}/autograder"
         except OSError:
             return None
+        roots = [f"{mem}/autograder", f"{pids}/autograder"]
+        with contextlib.suppress(OSError):
+            if os.path.exists(os.path.join(cpu, "cpu.cfs_quota_us")):
+                os.makedirs(os.path.join(cpu, "autograder"), exist_ok=True)
+                roots.append(f"{cpu}/autograder")
+        return "v1:" + ",".join(roots)
     return None
+
+
+def _has_cpu(spec: str) -> bool:
+    """Whether the cgroups of ``spec`` can hold a CPU quota."""
+    version, roots = spec.split(":", 1)
+    if version == "v1":
+        return len(roots.split(",")) > 2
+    try:
+        with open(os.path.join(roots, "cgroup.subtree_control")) as f:
+            return "cpu" in f.read().split()
+    except OSError:
+        return False
 
 
 def detect() -> Isolation:
@@ -207,30 +252,38 @@ def detect() -> Isolation:
 
 
 class Cgroup:
-    """One cgroup (v1 memory+pids or v2) for one kernel; no-op when ``spec`` is None."""
+    """One cgroup (v1 memory+pids[+cpu] or v2) for one kernel; no-op when ``spec`` is None."""
+
+    PERIOD_US = 100_000
 
     def __init__(self, spec: str | None, name: str, limits: Limits):
         self.dirs: list[str] = []
         if spec is None:
             return
         version, roots = spec.split(":", 1)
+        quota = int(limits.cpus * self.PERIOD_US) if limits.cpus > 0 else 0
         try:
             if version == "v2":
                 d = os.path.join(roots, name)
                 os.makedirs(d, exist_ok=True)
+                self.dirs = [d]
                 self._write(d, "memory.max", limits.memory)
                 self._write(d, "memory.swap.max", 0, missing_ok=True)
                 self._write(d, "pids.max", limits.processes)
-                self.dirs = [d]
+                if quota:
+                    self._write(d, "cpu.max", f"{quota} {self.PERIOD_US}", missing_ok=True)
             else:
-                mem_root, pids_root = roots.split(",")
-                dm, dp = os.path.join(mem_root, name), os.path.join(pids_root, name)
-                os.makedirs(dm, exist_ok=True)
-                os.makedirs(dp, exist_ok=True)
-                self.dirs = [dm, dp]
+                mem_root, pids_root, *cpu_root = roots.split(",")
+                for root in (mem_root, pids_root, *cpu_root[:1]):
+                    os.makedirs(os.path.join(root, name), exist_ok=True)
+                    self.dirs.append(os.path.join(root, name))
+                dm, dp = self.dirs[0], self.dirs[1]
                 self._write(dm, "memory.limit_in_bytes", limits.memory)
                 self._write(dm, "memory.memsw.limit_in_bytes", limits.memory, missing_ok=True)
                 self._write(dp, "pids.max", limits.processes)
+                if quota and cpu_root:
+                    self._write(self.dirs[2], "cpu.cfs_period_us", self.PERIOD_US)
+                    self._write(self.dirs[2], "cpu.cfs_quota_us", quota)
         except OSError:
             self.remove()
             self.dirs = []
@@ -251,18 +304,24 @@ class Cgroup:
         writes = " ".join(f'&& echo $$ > "{d}/cgroup.procs"' for d in self.dirs)
         return ["sh", "-c", f'true {writes} && exec "$0" "$@"']
 
-    def oom_killed(self) -> bool:
+    def counters(self) -> dict[str, int]:
+        """Events so far: ``oom_kill`` (processes killed for memory) and ``pids_max`` (forks
+        refused at the process limit); keys are missing where the kernel does not count."""
+        found: dict[str, int] = {}
         for d in self.dirs:
-            for name, key in (("memory.events", "oom_kill"), ("memory.oom_control", "oom_kill")):
-                with contextlib.suppress(OSError):
-                    for line in open(os.path.join(d, name)):
-                        k, _, v = line.partition(" ")
-                        if k == key and int(v) > 0:
-                            return True
-            with contextlib.suppress(OSError, ValueError):
-                if int(open(os.path.join(d, "memory.failcnt")).read()) > 0:
-                    return True
-        return False
+            for name, key, as_key in (("memory.events", "oom_kill", "oom_kill"),
+                                      ("memory.oom_control", "oom_kill", "oom_kill"),
+                                      ("pids.events", "max", "pids_max")):
+                with contextlib.suppress(OSError, ValueError):
+                    with open(os.path.join(d, name)) as f:
+                        for line in f:
+                            k, _, v = line.strip().partition(" ")
+                            if k == key:
+                                found[as_key] = found.get(as_key, 0) + int(v)
+        return found
+
+    def oom_killed(self) -> bool:
+        return self.counters().get("oom_kill", 0) > 0
 
     def kill_all(self) -> None:
         for _ in range(50):
@@ -376,12 +435,15 @@ def kernel_argv(isolation: Isolation, limits: Limits, *, slot: int, run_dir: str
                 b += ["--ro-bind", r, r]
         for hook in glob.glob(os.path.join(purelib, "__editable__*")):
             b += ["--ro-bind", "/dev/null", hook]
-        b += ["--proc", "/proc", "--dev", "/dev",
+        # /dev read-only but for a small /dev/shm of its own; at the end the root itself is
+        # made read-only, so home, /tmp, /dev/shm (and the socket folder) are all it can write
+        b += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev",
+              "--size", str(limits.shm_bytes), "--tmpfs", "/dev/shm",
               "--ro-bind", cases_dir, CASES_DIR,
               "--bind", run_dir, run_dir]
         for name, host in sorted(helper_files.items()):
             b += ["--ro-bind", host, f"{SANDBOX_HOME}/{name}"]
-        b += ["--chdir", SANDBOX_HOME]
+        b += ["--remount-ro", "/", "--chdir", SANDBOX_HOME]
         for k, v in env.items():
             b += ["--setenv", k, v]
         argv += b + [python, "-I", "-S", "-c", boot, "-f", "{connection_file}",

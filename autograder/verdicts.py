@@ -14,6 +14,7 @@ from typing import Any
 
 from .records import RecordError, decode_records
 from .spec import Part
+from .untrusted import MAX_TEXT, cap
 
 
 @dataclass
@@ -32,10 +33,12 @@ def judge(part: Part, cases: list, expected: list, payloads: list, why_missing: 
           visible_error: str = "") -> PartResult:
     """The verdict for ``part`` from the payloads its hidden test published (last one wins)."""
 
+    why_missing, visible_error = cap(why_missing), cap(visible_error)
+
     def fail(msg: str) -> PartResult:
         if visible_error:
             msg += f" (visible test: {visible_error})"
-        return PartResult(part.id, part.title, float(part.points), 0.0, msg)
+        return PartResult(part.id, part.title, float(part.points), 0.0, cap(msg, 3 * MAX_TEXT))
 
     mine = [p for p in payloads if isinstance(p, dict) and p.get("part") == part.id]
     if not mine:

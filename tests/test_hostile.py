@@ -6,14 +6,20 @@ expected score and reason, and nobody else may be harmed.
 """
 
 import dataclasses
+import glob
 import hashlib
+import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
 
+import nbformat
 import pytest
 
+from autograder.sandbox import detect
+from autograder.untrusted import display_name
 from tests.fixtures import hostile, toy
 from tests.fixtures.run import grade, once, proc_dict, read_csv, sandboxed
 
@@ -47,14 +53,20 @@ def _batch(base):
     course = toy.build_course(str(base / "course"))
     out = base / "out" / "grades.csv"
     samples = hostile.write_all(str(base / "subs"), course, str(out), cell_timeout=CELL,
-                                notebook_timeout=NOTEBOOK)
+                                notebook_timeout=NOTEBOOK, cgroup=detect().cgroup is not None)
     before = {"source": _digest(os.path.join(course, "source")),
               "victim": _digest(base / "subs" / "perfect")}
+    (base / "t").mkdir()
     proc = grade(base / "subs", out, course, "--cell-timeout", CELL, "--notebook-timeout",
-                 NOTEBOOK, "--memory", "1G", "--processes", "64")
+                 NOTEBOOK, "--memory", "1G", "--processes", "64",
+                 env_extra={"TMPDIR": str(base / "t")})
     return {"base": str(base), "course": course, "out": str(out), "proc": proc_dict(proc),
             "samples": {k: dataclasses.asdict(v) for k, v in samples.items()},
             "before": before}
+
+
+def _row(rows, student):
+    return [r for (s, _), r in rows.items() if s == display_name(student)][0]
 
 
 def test_batch_finishes_with_exit_zero(batch):
@@ -67,7 +79,7 @@ def test_one_row_per_submission(batch):
     """grades.csv has exactly one row per (student, assignment) folder."""
     base, _, out, samples, _, _ = batch
     rows = read_csv(out)
-    found = {(s, a) for s in os.listdir(base / "subs")
+    found = {(display_name(s), a) for s in os.listdir(base / "subs")
              for a in os.listdir(base / "subs" / s)}
     assert set(rows) == found
     assert len(found) == len([k for k in samples if not k.startswith("_")])
@@ -88,14 +100,75 @@ def test_perfect_full_marks_and_attackers_no_more_than_empty(batch):
     "deleted_tests_good", "infinite_loop", "ignore_interrupt", "slow_notebook", "memory_bomb",
     "fork_bomb", "big_output", "os_exit", "sys_exit", "crash", "corrupt_json", "empty_file",
     "not_a_notebook", "missing_nb", "misnamed_nb", "other_assignment", "unknown_assignment",
-    "symlinked"])
+    "symlinked", "output_flood", "message_flood", "malformed_messages", "planted_files",
+    "huge_error", "active_output", "added_cells", "bom", "huge_int", "lone_surrogate",
+    "too_large", "ts_fifo", "ts_overflow", "ts_symlink", hostile.LONG_NAME, hostile.ODD_NAME])
 def test_fault_scores_and_reason(batch, student):
     """Each fault gets its expected score range and a reason naming what happened."""
     _, _, out, samples, _, _ = batch
     sample = samples[student]
-    row = [r for (s, _), r in read_csv(out).items() if s == student][0]
+    row = _row(read_csv(out), student)
     assert sample.min_expected <= float(row["score"]) <= sample.max_expected, row
     assert sample.reason.lower() in row["reason"].lower(), row
+
+
+def test_every_fault_has_a_reason(batch):
+    """A submission that scores less than its sample allows only with a reason: no fault
+    (time limit, death, limit, refused input) ever leaves the reason empty."""
+    _, _, out, samples, _, _ = batch
+    rows = read_csv(out)
+    silent = [s for s, v in samples.items() if v.kind == "fault" and v.reason == ""
+              and not _row(rows, s)["reason"] and float(_row(rows, s)["score"]) < v.max_expected]
+    assert silent == []
+    for s, v in samples.items():
+        if v.kind == "fault" and v.reason:
+            assert _row(rows, s)["reason"], s
+
+
+def test_reasons_and_messages_are_capped(batch):
+    """A 20 MB error message reaches neither grades.csv, the state file nor the feedback in
+    full: each string is cut with a note."""
+    base, course, out, _, _, _ = batch
+    row = _row(read_csv(out), "huge_error")
+    assert len(row["reason"]) < 10_000
+    state = os.path.join(course, ".autograder_state", "toy", "huge_error.json")
+    assert os.path.getsize(state) < 100_000
+    parts = json.load(open(state))["parts"]
+    assert all(len(p["message"]) < 10_000 for p in parts)
+    assert re.search(r"truncated: 200000\d\d characters", parts[1]["message"])
+    assert os.path.getsize(base / "out" / "feedback" / "huge_error.html") < 100_000
+
+
+def test_autograded_notebooks_hold_no_active_content(batch):
+    """What formgrader shows the instructor holds no HTML, JavaScript or SVG output, and the
+    student's Markdown is shown as code; the added helper cell is kept."""
+    _, course, _, _, _, _ = batch
+    allowed = {"text/plain", "image/png", "image/jpeg", "image/gif"}
+    paths = glob.glob(os.path.join(course, "autograded", "*", "toy", "toy.ipynb"))
+    assert len(paths) > 20
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                assert set(output.get("data", {})) <= allowed, (path, output)
+            if cell.cell_type == "markdown" and "<script" in cell.source:
+                assert cell.source.startswith("```"), (path, cell.source)
+    nb = nbformat.read(os.path.join(course, "autograded", "added_cells", "toy", "toy.ipynb"),
+                       as_version=4)
+    assert any(c.source == hostile.ADDED_HELPER for c in nb.cells)
+
+
+def test_no_temporary_files_left(batch):
+    """Everything the kernels wrote on the grader's side (their temporary folders, whatever
+    they planted there) is gone after the run."""
+    base = batch[0]
+    assert os.listdir(base / "t") == []
+
+
+def test_oversized_notebook_is_not_copied(batch):
+    """A notebook over the size limit gets a reason and is not copied into the course."""
+    _, course, _, _, _, _ = batch
+    assert not os.path.exists(os.path.join(course, "submitted", "too_large", "toy", "toy.ipynb"))
 
 
 def test_no_submission_causes_a_grader_error(batch):
@@ -117,8 +190,9 @@ def test_nobody_else_harmed(batch):
 
 
 def test_no_processes_left_behind(batch):
-    """Background and detached processes started by submissions are all gone."""
-    tokens = batch[3]["_token"].what.split()
+    """Background and detached processes started by submissions, and the kernels and relays
+    themselves (found by their temporary folder), are all gone."""
+    tokens = batch[3]["_token"].what.split() + [str(batch[0] / "t")]
     left = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():

@@ -1,12 +1,17 @@
 """Tests for autograder.sandbox and autograder.kernel_run: what student code can reach."""
 
+import json
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
 
 from autograder import kernel_run, records, sandbox
+from tests.fixtures import hostile
+from tests.fixtures.run import env
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sandbox")]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -113,7 +118,7 @@ def test_memory_limit_stops_a_memory_bomb(isolation, tmp_path):
                       "    x[i] = 1")
         assert r.status in ("error", "dead")
         if r.status == "dead":
-            assert "killed for using more than" in kernel_run.describe_death(k)
+            assert "killed for using more than 1 GiB" in r.error and k.fault == r.error
         else:
             assert "MemoryError" in r.error
 
@@ -163,3 +168,125 @@ def test_oversized_record_does_not_hang_the_grader(isolation, tmp_path):
                       "print('after')")
         assert r.status in ("ok", "timeout")
         assert k.execute("print('still here')").outputs[-1]["text"] == "still here\n"
+
+
+def _probe(code, timeout=120, **cfg):
+    """Run ``code`` via tests.fixtures.kernel_probe (a grader process of its own)."""
+    proc = subprocess.run([sys.executable, "-m", "tests.fixtures.kernel_probe",
+                           json.dumps({"code": code, **cfg})], cwd=REPO, env=env(),
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("attack", ["frames", "messages"])
+def test_output_floods_stop_the_notebook_not_the_grader(isolation, attack):
+    """One message of thirty 80 MB frames, or a stream of 80 MB messages, ends the notebook
+    with "output limit exceeded" while the grader (here limited to 1 GiB) never holds it."""
+    code = (hostile.FLOOD_FRAMES if attack == "frames"
+            else hostile.FLOOD_MESSAGES.format(count=20))
+    r = _probe(code + "print('not reached')", data_limit=2**30, limits={
+        "cell_timeout": 30, "notebook_timeout": 60, "output_bytes": 2**20,
+        "receive_bytes": 512 * 2**20})
+    assert r["status"] == "dead" and r["error"].startswith("output limit exceeded"), r
+    assert r["fault"] == r["error"] and r["maxrss"] < 2**30
+
+
+def test_malformed_messages_are_ignored_with_a_note(kernel):
+    """Junk frames, bad signatures, non-object parts, deep nesting, huge integers, wrong types
+    and too many frames are ignored and noted; execution goes on and returns normally (a
+    well-formed forged error message counts as the cell's error, which only hurts the cell)."""
+    r = run(kernel, hostile.MALFORMED_MESSAGES + "print('after')")
+    assert r.status in ("ok", "error") and r.outputs[-1]["text"] == "after\n", r
+    text = json.dumps(r.outputs)
+    assert "<script" not in text and "javascript" not in text
+    assert any("malformed messages from the kernel ignored" in n for n in kernel.notes())
+    assert run(kernel, "print(1)").outputs[0]["text"] == "1\n"
+
+
+def test_planted_fifos_and_trees_neither_hang_nor_stay(isolation, tmp_path):
+    """A kernel that replaces the files of its socket folder by FIFOs and links, leaves deep
+    and unreadable folders and dies: the death is reported at once and the folder removed."""
+    r = _probe(hostile.PLANT_FILES, timeout=60, tmp=str(tmp_path),
+               limits={"cell_timeout": 20, "notebook_timeout": 40})
+    assert r["status"] == "dead" and "exit status 7" in r["error"], r
+    assert r["cleanup"] == "" and not r["left"] and os.listdir(tmp_path) == []
+
+
+WRITABLE = """
+import json, os
+cmd = open('/proc/self/cmdline').read().split('\\0')
+run_dir = os.path.dirname(cmd[cmd.index('-f') + 1])
+places = []
+for line in open('/proc/self/mounts'):
+    mnt, fstype, opts = line.split()[1:4]
+    if 'rw' in opts.split(',') and fstype not in ('proc', 'devpts', 'sysfs', 'mqueue') \\
+            and os.path.isdir(mnt):
+        places.append(mnt)
+written = {}
+for place in places:
+    total = 0
+    if place != run_dir:
+        for i in range(40):
+            try:
+                fd = os.open(os.path.join(place, f'fill{i}'), os.O_WRONLY | os.O_CREAT)
+            except OSError:
+                break
+            try:
+                while True:
+                    total += os.write(fd, b'x' * 2**20)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+    written[place] = total
+print(json.dumps({'run_dir': run_dir, 'written': written}))
+"""
+
+
+def test_every_writable_place_is_bounded(isolation, tmp_path):
+    """The only writable places are home, /tmp, /dev/shm (each within its tmpfs size) and the
+    socket folder (see the next test): not the root, not /dev."""
+    limits = sandbox.Limits(cell_timeout=30, notebook_timeout=60, file_size=4 * 2**20,
+                            tmpfs_bytes=16 * 2**20)
+    with kernel_run.SandboxedKernel(isolation, limits, slot=4, run_dir=_dirs(tmp_path),
+                                    cases_dir=str(tmp_path / "cases"), helper_files={},
+                                    cgroup_name=f"ag-test4-{os.getpid()}") as k:
+        r = k.execute(WRITABLE)
+        assert r.status == "ok", r.error
+    found = json.loads(r.outputs[-1]["text"])
+    written = found.pop("written")
+    assert set(written) <= {sandbox.SANDBOX_HOME, "/tmp", "/dev/shm", found["run_dir"]}, written
+    assert {"/tmp", "/dev/shm", sandbox.SANDBOX_HOME} <= set(written)
+    assert all(n <= 16 * 2**20 for n in written.values()), written
+
+
+def test_writing_into_the_socket_folder_stops_the_notebook(isolation, tmp_path):
+    """The socket folder is writable (the kernel binds its sockets there) but filling it ends
+    the notebook with a reason (without root it lies on the host's disk)."""
+    code = ("import os, time\ncmd = open('/proc/self/cmdline').read().split('\\0')\n"
+            "d = os.path.dirname(cmd[cmd.index('-f') + 1])\n"
+            "for i in range(8):\n    open(os.path.join(d, f'f{i}'), 'wb').write(b'x' * 2**20)\n"
+            "time.sleep(10)\n")
+    with _fresh_kernel(isolation, tmp_path, 5) as k:
+        r = k.execute(code)
+        assert r.status == "dead" and "socket folder" in r.error, r.error
+
+
+def test_cpu_quota_is_set_where_cgroups_allow(isolation, tmp_path):
+    """With a CPU controller the kernel's group holds a quota of Limits.cpus (1 CPU)."""
+    with _fresh_kernel(isolation, tmp_path, 6) as k:
+        cpu = [d for d in k.cgroup.dirs if "/cpu" in d]
+        if not cpu:
+            pytest.skip("no cpu cgroup controller here")
+        quota = open(os.path.join(cpu[0], "cpu.cfs_quota_us" if isolation.cgroup.startswith(
+            "v1") else "cpu.max")).read().split()[0]
+        assert int(quota) == 100_000
+        assert open(os.path.join(cpu[0], "cgroup.procs")).read().split()  # the kernel is in
+
+
+def _dirs(tmp_path):
+    os.chmod(tmp_path, 0o755)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "cases").mkdir()
+    return str(tmp_path / "run")
