@@ -47,16 +47,21 @@ def _alive_with(token):
     return pids
 
 
-def test_kill_9_at_several_points_then_rerun_gives_the_same_grades(tmp_path):
-    """After kill -9 at several moments and a final rerun, grades.csv equals an uninterrupted
-    run's, the gradebook passes SQLite's integrity check, and no worker is left behind."""
+def _reference_run_and_fresh_course(tmp_path):
+    """Grade the submissions once, uninterrupted, into tmp_path/ref.csv; return the
+    submissions, a fresh course for the interrupted runs and their grades.csv path."""
     subs = tmp_path / "subs"
     ref_course = toy.build_course(str(tmp_path / "ref"))
     _submissions(subs, ref_course)
     ref = grade(subs, tmp_path / "ref.csv", ref_course)
     assert ref.returncode == 0, ref.stderr
-    course = toy.build_course(str(tmp_path / "crash"))
-    out = tmp_path / "out" / "grades.csv"
+    return subs, toy.build_course(str(tmp_path / "crash")), tmp_path / "out" / "grades.csv"
+
+
+def test_kill_9_at_several_points_then_rerun_gives_the_same_grades(tmp_path):
+    """After kill -9 at several moments and a final rerun, grades.csv equals an uninterrupted
+    run's, the gradebook passes SQLite's integrity check, and no worker is left behind."""
+    subs, course, out = _reference_run_and_fresh_course(tmp_path)
     for delay in (1.0, 2.0, 3.0, 4.5):
         proc = subprocess.Popen(grade_cmd(subs, out, course), cwd=REPO, env=env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -108,13 +113,7 @@ def test_kill_9_at_chosen_points_then_rerun_gives_the_same_grades(tmp_path):
     a feedback page or the histogram is being renamed into place: each time no worker,
     kernel or relay survives, grades.csv is either absent or whole, the gradebook passes
     SQLite's integrity check, and a final rerun writes an uninterrupted run's grades.csv."""
-    subs = tmp_path / "subs"
-    ref_course = toy.build_course(str(tmp_path / "ref"))
-    _submissions(subs, ref_course)
-    ref = grade(subs, tmp_path / "ref.csv", ref_course)
-    assert ref.returncode == 0, ref.stderr
-    course = toy.build_course(str(tmp_path / "crash"))
-    out = tmp_path / "out" / "grades.csv"
+    subs, course, out = _reference_run_and_fresh_course(tmp_path)
     scratch = tmp_path / "t"
     scratch.mkdir()
     markers = [str(out), str(scratch)]
