@@ -23,8 +23,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $@
 
-book: $(STAMP)
+# The download archives the book links, released again only when what they are made of changed.
+BOOK_COURSE := _build/book-course/.released
+$(BOOK_COURSE): $(STAMP) $(shell find exercises solutions autograder -type f \( -name '*.py' -o -name '*.md' \))
 	$(BIN)/python -m autograder release --out _build/book-course >/dev/null
+	@touch $@
+
+book: $(STAMP) $(BOOK_COURSE)
 	$(BIN)/jupyter-book build . --builder html -W --keep-going
 	$(BIN)/python book/_ext/launch_notebooks.py --out _build/launch
 
