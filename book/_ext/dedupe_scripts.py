@@ -3,7 +3,7 @@
 With Sphinx 7.4, JavaScript that extensions register with an inline ``body`` (sphinx-thebe's
 ``const THEBE_JS_URL = ...``, sphinx-togglebutton's ``togglebuttonSelector``) reaches each page
 twice. The second copy of a ``const`` declaration is a SyntaxError in the browser console, which
-the book's browser test (tests/test_book_browser.py) rightly reports. This handler keeps the
+the book's browser test (tests/book/test_browser.py) rightly reports. This handler keeps the
 first of any identical entries (same file, same attributes and body).
 """
 

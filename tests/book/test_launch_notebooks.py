@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"
 CHAPTERS = ["book/dropout", "book/per_layer_normalization", "book/learnable_normalization",
             "book/minibatch_normalization", "book/conv_batchnorm", "book/gpu_batchnorm",

@@ -2,12 +2,12 @@
 
 On the CPU the kernels run under Triton's interpreter (TRITON_INTERPRET=1) on tiny shapes. The
 variable is read when the kernels are decorated, so the interpreted cases run in ONE child
-process per test run (``python tests/test_torch_bn_triton_kernels.py --interpret``) that prints
-a JSON report; the pytest processes never set the variable, so their other tests (and the
-compile tests here, which build sm_90 cubins from the uninterpreted kernels without a GPU) see
-an untouched environment. Each case is compared with float64 torch.nn.functional.batch_norm on
-the same (rounded) input; tolerances are stated per case. CUDA tests run on the real kernels
-and skip, with the reason shown, where no GPU is present.
+process per test run (``python tests/solutions/torch_bn/test_triton_kernels.py --interpret``)
+that prints a JSON report; the pytest processes never set the variable, so their other tests
+(and the compile tests here, which build sm_90 cubins from the uninterpreted kernels without a
+GPU) see an untouched environment. Each case is compared with float64
+torch.nn.functional.batch_norm on the same (rounded) input; tolerances are stated per case.
+CUDA tests run on the real kernels and skip, with the reason shown, where no GPU is present.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 # id -> (shape, dtype, layout, config, affine, running); config: a tuple of LaunchConfig args
 # (block_a, block_b, block_c, split_a[, split_b]), a dict of launch_config keyword arguments

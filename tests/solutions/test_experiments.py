@@ -479,7 +479,7 @@ def test_chapter_code_is_lint_clean(tmp_path):
     """
     import jupytext
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     script = tmp_path / "experiments_chapter.py"
     nb = jupytext.read(root / "book" / "experiments.md")
     nb.cells = [c for c in nb.cells if c.cell_type == "code"]

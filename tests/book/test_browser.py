@@ -27,7 +27,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"
 MATHJAX_PREFIX = ROOT / "_build" / "mathjax"
 MATHJAX_DIR = MATHJAX_PREFIX / "node_modules" / "mathjax"

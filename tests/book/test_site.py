@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"
 SOLUTIONS = ROOT / "solutions"
 LECTURE_CHAPTERS = ["book/dropout", "book/per_layer_normalization",
