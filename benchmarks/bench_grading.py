@@ -71,7 +71,7 @@ def run_nbgrader(course: Path, subs: Path) -> float:
 def nbgrader_scores(course: Path) -> dict:
     from nbgrader.api import Gradebook
 
-    from autograder.gradebook import course_settings
+    from autograder.results.gradebook import course_settings
     course_id, url = course_settings(str(course))
     with Gradebook(url, course_id=course_id) as gb:
         return {(s.student.id, s.assignment.name): s.score
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--work", type=Path, default=REPO / "_build" / "bench_grading")
     args = p.parse_args(argv)
-    from autograder.samples import write_samples
+    from autograder.testing.samples import write_samples
 
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)

@@ -14,8 +14,8 @@ import numpy as np
 from solutions import batchnorm as ref
 from solutions import gradcheck
 
-from ..spec import Assignment, Part, allclose_check
 from ._common import channel_input, f64
+from .spec import Assignment, Part, allclose_check
 
 
 def _fc_input(rng, channels=None):
@@ -188,7 +188,12 @@ record(dx=np.asarray(dx, dtype=float), dweight=np.asarray(dweight, dtype=float),
 
 VALUES = allclose_check(rtol=1e-6, atol=1e-9)
 
-ASSIGNMENT = Assignment(name="batchnorm", parts=(
+ASSIGNMENT = Assignment(
+    name="batchnorm", chapter="ch-minibatch",
+    summary=("Batch normalization for $(N, D)$ input in training and evaluation mode with "
+             "running statistics, a numerical gradient, and the backward pass twice: node by "
+             "node, then in closed form."),
+    parts=(
     Part(id="forward", points=2, title="Training-mode forward pass",
          make_cases=forward_cases(_fc_input), reference=forward_reference, probe=FORWARD_PROBE,
          check=VALUES),

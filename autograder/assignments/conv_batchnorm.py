@@ -12,9 +12,9 @@ import numpy as np
 
 from solutions import batchnorm as ref
 
-from ..spec import Assignment, Part, allclose_check
 from . import batchnorm as fc
 from ._common import channel_input, f64
+from .spec import Assignment, Part, allclose_check
 
 
 def _conv_input(rng, channels=None):
@@ -41,7 +41,11 @@ for nd in case["ndims"]:
 
 VALUES = allclose_check(rtol=1e-6, atol=1e-9)
 
-ASSIGNMENT = Assignment(name="conv-batchnorm", parts=(
+ASSIGNMENT = Assignment(
+    name="conv-batchnorm", chapter="ch-conv-bn",
+    summary=("The same for $(N, C, H, W)$ feature maps, with statistics per channel over $N "
+             "\\cdot H \\cdot W$ values."),
+    parts=(
     Part(id="channel-axes", points=1, title="The axes a channel's statistics are taken over",
          make_cases=_axes_cases, reference=_axes_reference, probe=AXES_PROBE,
          check=allclose_check(rtol=0, atol=0)),

@@ -13,8 +13,8 @@ import numpy as np
 
 from solutions import dropout as ref
 
-from ..spec import Assignment, Part, allclose_check
 from ._common import f64, random_shape
+from .spec import Assignment, Part, allclose_check
 
 
 def _seed(rng) -> int:
@@ -174,7 +174,12 @@ record(X_dropped=np.asarray(Xd, dtype=float), keep=np.asarray(keep, dtype=float)
                        dtype=float))
 """
 
-ASSIGNMENT = Assignment(name="dropout", parts=(
+ASSIGNMENT = Assignment(
+    name="dropout", chapter="ch-dropout",
+    summary=("Inverted dropout forward and backward, the lecture's form with its corrected "
+             "inference rule, masks drawn with the connectivity rule, the lecture's two gradient"
+             " steps, and dropout of input features."),
+    parts=(
     Part(id="inverted-dropout", points=3, title="Inverted dropout: forward and backward",
          make_cases=_inverted_cases, reference=_inverted_reference, probe=INVERTED_PROBE,
          check=allclose_check(rtol=1e-10, atol=1e-12)),

@@ -14,8 +14,8 @@ import numpy as np
 
 from solutions import per_layer_normalization as ref
 
-from ..spec import Assignment, Part, allclose_check
 from ._common import f64
+from .spec import Assignment, Part, allclose_check
 
 
 def _stats_cases(rng):
@@ -136,7 +136,13 @@ for mode in ("through", "frozen"):
     record(**{f"grad_{mode}": np.asarray(g, dtype=float)})
 """
 
-ASSIGNMENT = Assignment(name="per-layer-normalization", parts=(
+ASSIGNMENT = Assignment(
+    name="per-layer-normalization", chapter="ch-per-layer",
+    summary=("The lecture's normalization of every layer's input over the whole training set "
+             "(the precursor of batch normalization, not Layer Normalization): $C$ and $S$, the "
+             "normalized network $F_{NNN}$, and its gradient with and without differentiating "
+             "through the statistics."),
+    parts=(
     Part(id="layer-statistics", points=2, title="C and S of a layer's input; normalizing",
          make_cases=_stats_cases, reference=_stats_reference, probe=STATS_PROBE,
          check=allclose_check(rtol=1e-9, atol=1e-12)),

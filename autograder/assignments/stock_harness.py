@@ -25,7 +25,7 @@ def run(part_id, probe):
 
     try:
         from autograder.assignments import ASSIGNMENTS
-        from autograder.assignments.inprocess import grade_part
+        from autograder.testing.inprocess import grade_part
     except ImportError as exc:
         raise ImportError("grading with stock nbgrader needs the course project (autograder/ "
                           "and solutions/) importable in the kernel; put it on PYTHONPATH, or "

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import Assignment, Part, allclose_check
 from ._common import channel_input, f64
+from .spec import Assignment, Part, allclose_check
 
 
 def _ref():
@@ -190,7 +190,13 @@ for name in ("running_mean", "running_var", "num_batches_tracked"):
 
 VALUES = allclose_check(rtol=1e-6, atol=1e-9)
 
-ASSIGNMENT = Assignment(name="torch-batchnorm", parts=(
+ASSIGNMENT = Assignment(
+    name="torch-batchnorm", chapter="ch-gpu-batchnorm",
+    summary=("A `torch.autograd.Function` with a hand-written backward pass and a `BatchNorm2d` "
+             "module with buffers, checked against `torch.nn.BatchNorm2d` and "
+             "`torch.autograd.gradcheck`. It runs on a GPU where there is one and on the CPU "
+             "otherwise."),
+    parts=(
     Part(id="function-forward", points=2, title="autograd.Function: forward",
          make_cases=_forward_cases, reference=_forward_reference, probe=FORWARD_PROBE,
          check=VALUES),

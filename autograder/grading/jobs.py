@@ -1,0 +1,145 @@
+"""The typed data that flows through grading: a :class:`Job` goes to a worker, a :class:`Result`
+comes back, with one :class:`PartResult` per graded part.
+
+Jobs and results are plain data: every field is a string, number, bool, list or dict of those
+(:class:`~autograder.sandbox.limits.Limits` and :class:`~autograder.sandbox.isolation.Isolation`
+are dataclasses of plain fields), so they travel between processes (and, as dicts, between
+machines) unchanged. A result is kept in the state folder as JSON (:meth:`Result.to_json`) and
+read back with :meth:`Result.from_json`, which refuses anything that is not a result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..sandbox.isolation import Isolation
+from ..sandbox.limits import Limits
+
+
+@dataclass
+class PartResult:
+    """The verdict on one graded part: points earned of ``points``, and a message saying why."""
+
+    id: str
+    title: str
+    points: float
+    score: float
+    message: str
+
+    @property
+    def passed(self) -> bool:
+        return self.score >= self.points
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PartResult:
+        return cls(id=str(data["id"]), title=str(data["title"]), points=float(data["points"]),
+                   score=float(data["score"]), message=str(data["message"]))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (student, assignment) folder to grade, or to report.
+
+    ``notebook`` is the handed-in notebook's path (None when ``problem`` says why there is
+    nothing to run); ``notes`` are remarks that go into the result's reason (e.g. an unusable
+    ``timestamp.txt``). The fields after ``notes`` are filled in by the grade command before the
+    job goes to a worker: ``key`` (what the result depends on, see
+    :func:`autograder.grading.state.job_key`), where the result is kept, the course's source
+    and release notebooks and helper files, the registry to load the assignment from, the
+    limits and isolation, the run's temporary folder and whether a fault a busy machine may
+    cause earns a second attempt.
+    """
+
+    student: str
+    assignment: str
+    notebook: str | None = None
+    problem: str = ""
+    max_score: float = 0.0
+    timestamp: str | None = None
+    notes: tuple[str, ...] = ()
+    key: str = ""
+    state_file: str = ""
+    source: str | None = None
+    release: str | None = None
+    helpers: dict[str, str] = field(default_factory=dict)
+    registry: str = ""
+    limits: Limits = field(default_factory=Limits)
+    isolation: Isolation | None = None
+    tmp_root: str | None = None
+    fault_retry: bool = False
+
+    @property
+    def ident(self) -> tuple[str, str]:
+        return self.student, self.assignment
+
+    def with_(self, **changes: Any) -> Job:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class Result:
+    """What grading one job gave. ``retry`` marks a result the grader itself could not
+    produce (it is graded again on the next run); ``autograded`` names the autograded notebook
+    kept beside the result in the state folder; ``cleanup`` says what temporary files could not
+    be removed. ``suspect`` (a fault a busy machine may cause) and ``notebook_text`` (the
+    autograded notebook) travel from the grading of a notebook to the worker only; they are not
+    kept."""
+
+    student: str
+    assignment: str
+    key: str
+    timestamp: str | None
+    max_score: float
+    score: float
+    reason: str
+    parts: list[PartResult] = field(default_factory=list)
+    autograded: str | None = None
+    retry: bool = False
+    cleanup: str = ""
+    suspect: bool = field(default=False, compare=False)
+    notebook_text: str | None = field(default=None, compare=False, repr=False)
+
+    KEPT = ("student", "assignment", "key", "timestamp", "max_score", "score", "reason",
+            "parts", "autograded", "retry", "cleanup")
+
+    @property
+    def ident(self) -> tuple[str, str]:
+        return self.student, self.assignment
+
+    def scores_by_part(self) -> dict[str, float]:
+        return {p.id: p.score for p in self.parts}
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: getattr(self, k) for k in self.KEPT}
+        data["parts"] = [dataclasses.asdict(p) for p in self.parts]
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Result:
+        """A result from :meth:`to_dict`'s form; ``ValueError`` for anything else."""
+        if not isinstance(data, dict):
+            raise ValueError("a result is a JSON object")
+        try:
+            return cls(student=str(data["student"]), assignment=str(data["assignment"]),
+                       key=str(data["key"]), timestamp=data.get("timestamp"),
+                       max_score=float(data["max_score"]), score=float(data["score"]),
+                       reason=str(data.get("reason", "")),
+                       parts=[PartResult.from_dict(p) for p in data.get("parts", [])],
+                       autograded=data.get("autograded"), retry=bool(data.get("retry")),
+                       cleanup=str(data.get("cleanup", "")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a result: {exc}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> Result:
+        return cls.from_dict(json.loads(text))
+
+    def add_reason(self, text: str) -> None:
+        """Append ``text`` to the reason ("; "-separated)."""
+        self.reason = "; ".join(r for r in (self.reason, text) if r)

@@ -1,0 +1,58 @@
+"""The whole pipeline on the real assignments: release -> sample submissions -> grade."""
+
+import csv
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tests.support.run import REPO, env, once, proc_dict, sandboxed
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grade_samples")]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    r = once("grade_samples", tmp_path_factory, _graded)
+    expected = {(s, a): v for s, a, v in r["expected"]}
+    return expected, Path(r["out"]), SimpleNamespace(**r["proc"]), Path(r["course"])
+
+
+def _graded(base):
+    import subprocess
+    import sys
+
+    from autograder.testing.samples import write_samples
+    course, subs, out = base / "course", base / "subs", base / "out" / "grades.csv"
+    subprocess.run([sys.executable, "-m", "autograder", "release", "--out", str(course)],
+                   cwd=REPO, env=env(), check=True, capture_output=True)
+    expected = write_samples(course, subs)
+    allow = [] if sandboxed() else ["--allow-unsandboxed"]
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--out",
+                           str(out), "--course", str(course), "--workers", "2", *allow],
+                          cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
+    return {"expected": [[s, a, v] for (s, a), v in expected.items()], "out": str(out),
+            "proc": proc_dict(proc), "course": str(course)}
+
+
+def test_every_sample_scores_exactly_as_expected(graded):
+    """perfect scores max_score, empty 0, and each mistake loses exactly its parts."""
+    expected, out, proc, _ = graded
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out) as f:
+        rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(f)}
+    assert set(rows) == set(expected)
+    got = {k: float(r["score"]) for k, r in rows.items()}
+    assert got == pytest.approx(expected)
+    for (student, _), r in rows.items():
+        if student == "perfect":
+            assert float(r["score"]) == float(r["max_score"]) > 0
+
+
+def test_autograded_notebooks_are_in_the_course(graded):
+    """formgrader finds every autograded notebook under autograded/."""
+    expected, _, _, course = graded
+    for student, assignment in expected:
+        assert os.path.exists(course / "autograded" / student / assignment
+                              / f"{assignment}.ipynb")

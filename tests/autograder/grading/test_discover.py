@@ -1,0 +1,69 @@
+"""Discovery of submissions on hostile submission folders (no kernels)."""
+
+import os
+
+import pytest
+
+from autograder.grading.course import CourseAssignment
+from autograder.grading.discover import discover
+
+REGISTRY = {"toy": object()}
+
+
+@pytest.fixture
+def course(tmp_path):
+    src = tmp_path / "course" / "toy.ipynb"
+    src.parent.mkdir()
+    src.write_text("{}")
+    return {"toy": CourseAssignment("toy", str(src), None, {}, 5.0)}
+
+
+def _sub(root, student, notebook=b"{}"):
+    folder = os.path.join(os.fsencode(root), os.fsencode(student), b"toy")
+    os.makedirs(folder)
+    with open(os.path.join(folder, b"toy.ipynb"), "wb") as f:
+        f.write(notebook)
+    return os.fsdecode(folder)
+
+
+@pytest.mark.parametrize("content, why", [
+    ("99999999999999999999", "Python int too large"),   # dateutil: OverflowError
+    ("not a date", "timestamp.txt ignored"),
+    ("x" * 1000, "too large"),
+    (b"\xff\xfe", "timestamp.txt ignored"),
+])
+def test_bad_timestamp_files_are_ignored_with_a_note(tmp_path, course, content, why):
+    """timestamp.txt that does not parse, overflows or is too long is ignored with a note and
+    the notebook's time stands in."""
+    folder = _sub(tmp_path / "subs", "alice")
+    with open(os.path.join(folder, "timestamp.txt"), "wb") as f:
+        f.write(content.encode() if isinstance(content, str) else content)
+    [job] = discover(str(tmp_path / "subs"), REGISTRY, course)
+    assert job.timestamp and not job.problem
+    assert "timestamp.txt ignored" in job.notes[0] and why in job.notes[0]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+def test_timestamp_fifo_or_link_neither_blocks_nor_is_followed(tmp_path, course, kind):
+    """A FIFO would block open() forever and a link could point at any file of the
+    instructor's: both are ignored with a note."""
+    folder = _sub(tmp_path / "subs", "alice")
+    secret = tmp_path / "secret"
+    secret.write_text("2020-01-01 00:00:00")
+    path = os.path.join(folder, "timestamp.txt")
+    os.mkfifo(path) if kind == "fifo" else os.symlink(secret, path)
+    [job] = discover(str(tmp_path / "subs"), REGISTRY, course)
+    assert not job.timestamp.startswith("2020") and "timestamp.txt ignored" in job.notes[0]
+
+
+def test_unreadable_folders_get_rows(tmp_path, course):
+    """An assignment folder that cannot be listed becomes a row with a reason."""
+    if os.geteuid() == 0:
+        pytest.skip("root reads every folder")
+    folder = _sub(tmp_path / "subs", "alice")
+    os.chmod(folder, 0)
+    try:
+        [job] = discover(str(tmp_path / "subs"), REGISTRY, course)
+        assert "cannot be read" in job.problem
+    finally:
+        os.chmod(folder, 0o755)

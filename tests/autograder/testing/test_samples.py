@@ -1,0 +1,102 @@
+"""Tests of autograder.samples: the sample submissions exist where the grader expects them and
+each scores exactly what write_samples says, mistakes losing exactly the parts they break."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.assignments import ASSIGNMENTS
+from autograder.build.release import build_course
+from autograder.testing.inprocess import run_inprocess, with_source_tests
+from autograder.testing.samples import MISTAKES, Mutation, MutationError, mutate, write_samples
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    return build_course(tmp_path_factory.mktemp("course"))
+
+
+@pytest.fixture(scope="module")
+def samples(course, tmp_path_factory):
+    dest = tmp_path_factory.mktemp("submissions")
+    return dest, write_samples(course, dest)
+
+
+def test_every_sample_is_written_where_the_grader_looks(samples):
+    """perfect and empty hand in every assignment, each mistake student the assignments the
+    mistake applies to, as <student>/<assignment>/<assignment>.ipynb and nothing else."""
+    dest, expected = samples
+    wanted = {(s, a) for s in ("perfect", "empty") for a in ASSIGNMENTS}
+    wanted |= {(m.student, a) for m in MISTAKES for a in m.mutations if a in ASSIGNMENTS}
+    assert set(expected) == wanted
+    for student, name in expected:
+        folder = dest / student / name
+        assert [p.name for p in folder.iterdir()] == [f"{name}.ipynb"]
+        nbformat.validate(nbformat.read(folder / f"{name}.ipynb", as_version=4))
+
+
+def test_perfect_scores_max_and_empty_scores_zero(samples):
+    """The solution notebooks are expected at max_score, the release notebooks at 0."""
+    _, expected = samples
+    for name, spec in ASSIGNMENTS.items():
+        assert expected[("perfect", name)] == spec.max_score
+        assert expected[("empty", name)] == 0.0
+
+
+def test_every_mistake_loses_some_but_not_all_points(samples):
+    """Each mistake costs points, and no mistake costs a whole assignment."""
+    _, expected = samples
+    for (student, name), score in expected.items():
+        if student not in ("perfect", "empty"):
+            assert 0 < score < ASSIGNMENTS[name].max_score, (student, name)
+
+
+def test_samples_score_exactly_as_expected(course, samples):
+    """Graded in-process (test cells restored from the source), every sample earns its
+    expected score, and a mistake's broken parts are exactly those whose hidden tests fail
+    (so the score does not depend on whether its visible tests ran first)."""
+    dest, expected = samples
+    breaks = {(m.student, a): set(parts) for m in MISTAKES for a, parts in m.breaks.items()}
+    for (student, name), score in sorted(expected.items()):
+        spec = ASSIGNMENTS[name]
+        source = nbformat.read(course / "source" / name / f"{name}.ipynb", as_version=4)
+        sub = nbformat.read(dest / student / name / f"{name}.ipynb", as_version=4)
+        run = run_inprocess(with_source_tests(sub, source), course / "release" / name, spec)
+        assert run.score(spec) == score, (student, name, {p: r.message for p, r in
+                                                          run.parts.items() if not r.passed})
+        hidden_failed = {p for p, r in run.parts.items() if not r.hidden_passed}
+        if (student, name) in breaks:
+            assert hidden_failed == breaks[(student, name)], (student, name)
+        elif student == "perfect":
+            assert hidden_failed == set()
+
+
+def test_mutation_of_missing_or_repeated_text_is_an_error(course):
+    """A mutation whose text is absent, or present twice, or whose function is missing,
+    raises MutationError instead of writing a wrong sample."""
+    nb = nbformat.read(course / "solution" / "batchnorm" / "batchnorm.ipynb", as_version=4)
+    with pytest.raises(MutationError, match="0 times"):
+        mutate(nb, (Mutation("batch_norm", "no such text", "x"),))
+    with pytest.raises(MutationError, match="2 times"):
+        mutate(nb, (Mutation("batch_norm", "momentum", "x"),))
+    with pytest.raises(MutationError, match="0 solution cells"):
+        mutate(nb, (Mutation("no_such_function", "a", "b"),))
+
+
+def test_write_samples_needs_a_built_course(tmp_path):
+    """Without a released course, write_samples says which command to run."""
+    with pytest.raises(FileNotFoundError, match="autograder release"):
+        write_samples(tmp_path / "nothing", tmp_path / "out")
+
+
+def test_write_samples_replaces_earlier_samples(course, tmp_path):
+    """Writing samples twice into the same folder leaves one clean set."""
+    first = write_samples(course, tmp_path)
+    stray = tmp_path / "perfect" / "dropout" / "stray.ipynb"
+    stray.write_text("{}")
+    assert write_samples(course, tmp_path) == first
+    assert not stray.exists()
+    assert isinstance(next(iter(first)), tuple) and Path(tmp_path / "empty").is_dir()

@@ -1,0 +1,46 @@
+"""``python -m tests.support.kernel_probe CONFIG``: run code in one sandboxed kernel from a
+process of its own and print what happened as JSON (last line).
+
+CONFIG (JSON): ``code`` (run as one cell), ``limits`` (keyword arguments of
+:class:`autograder.sandbox.limits.Limits`), ``data_limit`` (bytes of RLIMIT_DATA for this process,
+standing for the grader's memory: what the kernel sends must never exhaust it). After the
+run the kernel's temporary folder is removed the way the worker removes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import tempfile
+
+from autograder.grading import worker
+from autograder.sandbox import kernel as kernel_run
+from autograder.sandbox.isolation import detect
+from autograder.sandbox.limits import Limits
+
+
+def main(cfg: dict) -> dict:
+    if cfg.get("data_limit"):
+        resource.setrlimit(resource.RLIMIT_DATA, (cfg["data_limit"], cfg["data_limit"]))
+    limits = Limits(**cfg.get("limits", {}))
+    base = tempfile.mkdtemp(prefix="kp-", dir=cfg.get("tmp"))
+    os.chmod(base, 0o755)
+    os.makedirs(os.path.join(base, "run"))
+    os.makedirs(os.path.join(base, "cases"))
+    with kernel_run.SandboxedKernel(detect(), limits, slot=7,
+                                    run_dir=os.path.join(base, "run"),
+                                    cases_dir=os.path.join(base, "cases"), helper_files={},
+                                    cgroup_name=f"ag-probe-{os.getpid()}") as k:
+        step = k.execute(cfg["code"])
+        out = {"status": step.status, "error": step.error, "fault": k.fault,
+               "notes": k.notes(), "outputs": step.outputs}
+    out["cleanup"] = worker._cleanup(base)
+    out["left"] = os.path.exists(base)
+    out["maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(json.loads(sys.argv[1]))))
