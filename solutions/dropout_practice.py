@@ -62,8 +62,8 @@ class OverfitPlan:
     n_per_class: int = 10
     hidden: tuple[int, ...] = (100, 100, 100)
     epochs: int = 300
-    batch_size: int = 20
-    lr: float = 0.05
+    batch_size: int = 50
+    lr: float = 0.125
     eval_every: int = 20
     mask_seed: int = 12345
 
@@ -172,6 +172,8 @@ class StackedDropoutMLP(nn.Module):
         self.register_buffer("p_hidden",
                              torch.tensor(p_hidden, dtype=torch.float32).view(-1, 1, 1))
         self.generator = generator
+        self._drops_input = any(p > 0 for p in p_input)
+        self._drops_hidden = any(p > 0 for p in p_hidden)
 
     def _drop(self, h: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         keep = torch.rand(h.shape, generator=self.generator) >= p
@@ -179,14 +181,15 @@ class StackedDropoutMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.expand(len(self.p_input), *x.shape) if x.dim() == 2 else x
-        if self.training:
+        if self.training and self._drops_input:
             h = self._drop(h, self.p_input)
-        last = len(self.weight) - 1
-        for k, (w, b) in enumerate(zip(self.weight, self.bias, strict=True)):
+        weights, biases = list(self.weight), list(self.bias)
+        last = len(weights) - 1
+        for k, (w, b) in enumerate(zip(weights, biases, strict=True)):
             h = torch.baddbmm(b, h, w)
             if k < last:
                 h = torch.relu(h)
-                if self.training:
+                if self.training and self._drops_hidden:
                     h = self._drop(h, self.p_hidden)
         return h
 
