@@ -166,6 +166,16 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return acc
 
 
+def _sgd_step(params: Sequence[nn.Parameter], lr: float) -> None:
+    """``p -= lr * p.grad`` for every parameter with a gradient: plain SGD, the update of
+    ``torch.optim.SGD`` without momentum or weight decay (whose first construction imports
+    several seconds' worth of torch modules)."""
+    with torch.no_grad():
+        for p in params:
+            if p.grad is not None:
+                p.add_(p.grad, alpha=-lr)
+
+
 def train(model: nn.Module, data: Digits, steps: int, lr: float, batch_size: int, seed: int,
           images: bool = False, on_step: Callable | None = None,
           trainable: Sequence[nn.Parameter] | None = None) -> dict:
@@ -181,7 +191,6 @@ def train(model: nn.Module, data: Digits, steps: int, lr: float, batch_size: int
         raise ValueError(f"batch size {batch_size} must lie in 1..{n}")
     rng = np.random.default_rng(seed)
     params = list(model.parameters()) if trainable is None else list(trainable)
-    opt = torch.optim.SGD(params, lr=lr)
     loss_fn = nn.CrossEntropyLoss()
     per_epoch = n // batch_size
     order = rng.permutation(n)
@@ -194,12 +203,12 @@ def train(model: nn.Module, data: Digits, steps: int, lr: float, batch_size: int
                 order = rng.permutation(n)
             idx = torch.from_numpy(order[k * batch_size:(k + 1) * batch_size])
             x, y = x_train[idx], y_train[idx]
-            opt.zero_grad(set_to_none=False)
+            model.zero_grad(set_to_none=False)
             loss = loss_fn(model(x), y)
             loss.backward()
             if on_step is not None:
                 on_step(step, model, x, y)
-            opt.step()
+            _sgd_step(params, lr)
             losses[step] = loss.item()
         return {"train_loss": losses, "test_acc": accuracy(model, x_test, y_test),
                 "train_acc": accuracy(model, x_train, y_train)}
@@ -343,35 +352,35 @@ def _make_landscape_model(kind: str, data: Digits, hidden, activation: str, init
 class _NormRecorder:
     """Per step, for the Linear layers feeding BN: mean row norm, the largest
     |cos(w_row, grad_row)|, ||W||^2 and the ||W||^2 + lr^2 ||G||^2 that SGD produces if the
-    gradient is orthogonal to W."""
+    gradient is orthogonal to W. Kept as tensors during training (no synchronization per step)
+    and converted once by :meth:`result`."""
 
     def __init__(self, layers: Sequence[nn.Linear], lr: float):
         self.layers, self.lr = list(layers), lr
-        self.row_norm, self.cos, self.sq, self.predicted = [], [], [], []
+        self.records: list[torch.Tensor] = []
+
+    @staticmethod
+    def _rows(w: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        w, g = w.double(), g.double()
+        ww, gg, wg = (w * w).sum(1), (g * g).sum(1), (w * g).sum(1)
+        cos = (wg.abs() / torch.sqrt(ww * gg).clamp_min(1e-300)).max()
+        return torch.stack([ww.sqrt().mean(), cos, ww.sum(), gg.sum()])
 
     def __call__(self, step, model, x, y):
         with torch.no_grad():
-            w = [m.weight.detach() for m in self.layers]
-            g = [m.weight.grad.detach() for m in self.layers]
-            self.row_norm.append([float(torch.linalg.vector_norm(wi, dim=1).mean())
-                                  for wi in w])
-            self.cos.append([float(torch.nn.functional.cosine_similarity(wi, gi, dim=1)
-                                   .abs().max()) for wi, gi in zip(w, g, strict=True)])
-            self.sq.append([float(wi.double().pow(2).sum()) for wi in w])
-            self.predicted.append([float(wi.double().pow(2).sum()
-                                         + self.lr**2 * gi.double().pow(2).sum())
-                                   for wi, gi in zip(w, g, strict=True)])
+            self.records.append(torch.stack([self._rows(m.weight.detach(), m.weight.grad)
+                                             for m in self.layers]))
 
     def result(self) -> dict:
         with torch.no_grad():
-            final_rows = [float(torch.linalg.vector_norm(m.weight, dim=1).mean())
-                          for m in self.layers]
-            final_sq = [float(m.weight.double().pow(2).sum()) for m in self.layers]
-        row_norm = np.array(self.row_norm + [final_rows])            # (steps + 1, L)
-        actual = np.array(self.sq[1:] + [final_sq])                   # after each step
-        predicted = np.array(self.predicted)
+            final = torch.stack([self._rows(m.weight.detach(), torch.zeros_like(m.weight))
+                                 for m in self.layers]).numpy()
+        rec = torch.stack(self.records).numpy()                       # (steps, L, 4)
+        row_norm = np.concatenate([rec[:, :, 0], final[None, :, 0]])  # (steps + 1, L)
+        actual = np.concatenate([rec[1:, :, 2], final[None, :, 2]])   # ||W||^2 after each step
+        predicted = rec[:, :, 2] + self.lr**2 * rec[:, :, 3]
         return {"row_norm": row_norm, "effective_lr": self.lr / row_norm**2,
-                "max_abs_cos_wg": np.array(self.cos),
+                "max_abs_cos_wg": rec[:, :, 1],
                 "norm_identity_error": float(np.max(np.abs(actual - predicted) / actual))}
 
 
@@ -553,17 +562,14 @@ def scaled_step_equivalence(data: Digits, c: float = 10.0, lr: float = 0.1, seed
     with torch.no_grad():
         out = {"output_before": rel(b(x), a(x))}
     inv_ids = {id(m.weight) for m in inv_a}
-    opt_a = torch.optim.SGD([
-        {"params": [m.weight for m in inv_a], "lr": lr / c**2},
-        {"params": [p for p in a.parameters() if id(p) not in inv_ids], "lr": lr}])
-    opt_b = torch.optim.SGD(b.parameters(), lr=lr)
-    for model, opt in ((a, opt_a), (b, opt_b)):
-        opt.zero_grad()
+    for model in (a, b):
+        model.zero_grad()
         nn.functional.cross_entropy(model(x), y).backward()
     out["grad_ratio"] = max(rel(mb.weight.grad * c, ma.weight.grad)
                             for ma, mb in zip(inv_a, inv_b, strict=True))
-    opt_a.step()
-    opt_b.step()
+    _sgd_step([m.weight for m in inv_a], lr / c**2)
+    _sgd_step([p for p in a.parameters() if id(p) not in inv_ids], lr)
+    _sgd_step(list(b.parameters()), lr)
     out["weights_after"] = max(rel(mb.weight, c * ma.weight)
                                for ma, mb in zip(inv_a, inv_b, strict=True))
     inv_b_ids = {id(m.weight) for m in inv_b}

@@ -58,6 +58,21 @@ import solutions.batchnorm as _m
 _orig = _m.batch_norm
 _m.batch_norm = lambda *a, **k: _orig(*a, **k) + 1e-3
 """,
+    "why_batchnorm_helps": """
+import solutions.normalization_experiments as _m
+_orig = _m.landscape_experiment
+def _drifted(*a, **k):
+    out = _orig(*a, **k)
+    for kind in ("plain", "bn"):
+        out[kind]["beta"] = out[kind]["beta"] * 1.01
+    return out
+_m.landscape_experiment = _drifted
+""",
+    "normalization_pitfalls": """
+import solutions.normalization as _m
+_orig = _m.group_norm
+_m.group_norm = lambda *a, **k: _orig(*a, **k) + 1e-3
+""",
 }
 
 
@@ -74,11 +89,14 @@ def _run(chapter: str, prelude: str, monkeypatch) -> None:
 
 
 def test_every_lecture_chapter_has_a_perturbation():
-    """Each of the five lecture chapters exists, imports solutions/, and has a drift test."""
+    """Each of the five lecture chapters and the two chapters on why batch norm helps and where
+    it bites exists, imports solutions/, and has a drift test."""
     for chapter in PERTURBATIONS:
         source = (BOOK / f"{chapter}.md").read_text(encoding="utf-8")
         assert "from solutions" in source, chapter
-    assert len(PERTURBATIONS) == 5
+    assert {"dropout", "per_layer_normalization", "learnable_normalization",
+            "minibatch_normalization", "conv_batchnorm", "why_batchnorm_helps",
+            "normalization_pitfalls"} <= set(PERTURBATIONS)
 
 
 @pytest.mark.slow
