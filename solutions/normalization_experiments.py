@@ -23,8 +23,8 @@ Models (:func:`make_mlp`, :func:`make_convnet`):
 
 Training (:func:`train`): plain SGD (no momentum, no weight decay) on the cross-entropy loss,
 batches drawn by reshuffling every epoch and dropping the last incomplete batch; accuracy in
-evaluation mode. One torch thread (:func:`solutions.experiments.torch_threads` semantics,
-restored afterwards).
+evaluation mode. Training and every ``*_experiment`` function run with one torch thread
+(:func:`threads`), restoring the previous setting afterwards.
 """
 
 from __future__ import annotations
@@ -59,6 +59,19 @@ def threads(n: int = 1):
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def _one_thread(func):
+    """Run ``func`` with one torch thread (:func:`threads`): for networks this small one thread
+    is fastest, and idle OpenMP threads spinning on a busy machine only burn CPU time."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with threads(1):
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def _norm_1d(norm: str | None, h: int, groups: int) -> nn.Module | None:
@@ -443,6 +456,7 @@ def _landscape_run(data: Digits, kind: str, seed: int, steps: int, lr: float,
     return out
 
 
+@_one_thread
 def landscape_experiment(data: Digits, seeds: Sequence[int], steps: int = 400,
                          lr: float = 0.1, batch_size: int = 60, probe_every: int = 40,
                          hidden: Sequence[int] = (100, 100, 100),
@@ -482,6 +496,7 @@ def landscape_experiment(data: Digits, seeds: Sequence[int], steps: int = 400,
     return out
 
 
+@_one_thread
 def lr_sweep_experiment(data: Digits, seeds: Sequence[int], lrs: Sequence[float],
                         steps: int = 200, batch_size: int = 60,
                         hidden: Sequence[int] = (100, 100, 100), init: str = "he") -> dict:
@@ -521,6 +536,7 @@ def lr_sweep_experiment(data: Digits, seeds: Sequence[int], lrs: Sequence[float]
     return out
 
 
+@_one_thread
 def scaled_step_equivalence(data: Digits, c: float = 10.0, lr: float = 0.1, seed: int = 0,
                             hidden: Sequence[int] = (100, 100, 100), batch_size: int = 60,
                             eps: float = 1e-5) -> dict:
@@ -584,6 +600,7 @@ def scaled_step_equivalence(data: Digits, c: float = 10.0, lr: float = 0.1, seed
 # ------------------------------------------------------- where BN bites: the alternatives
 
 
+@_one_thread
 def batch_size_experiment(data: Digits, seeds: Sequence[int], sizes: Sequence[int],
                           norms: Sequence[str | None] = ("bn", "ln", "gn"), steps: int = 150,
                           lr: float = 0.05, groups: int = 4, arch: str = "mlp",
@@ -621,6 +638,7 @@ def _skew(v: np.ndarray) -> np.ndarray:
     return (c**3).mean(axis=0) / np.maximum((c**2).mean(axis=0), 1e-12) ** 1.5
 
 
+@_one_thread
 def placement_experiment(data: Digits, seeds: Sequence[int], steps: int = 500,
                          lr: float = 0.05, batch_size: int = 60,
                          hidden: Sequence[int] = (100, 100, 100),
@@ -673,6 +691,7 @@ def _normalized_inputs(model: nn.Sequential, data: Digits) -> list[np.ndarray]:
     return captured
 
 
+@_one_thread
 def mode_mistakes(model: nn.Sequential, data: Digits, batch_size: int = 50,
                   seed: int = 0) -> dict:
     """Test accuracy of a trained BN model used correctly and in three wrong ways.
@@ -722,6 +741,7 @@ def mode_mistakes(model: nn.Sequential, data: Digits, batch_size: int = 50,
     return out
 
 
+@_one_thread
 def frozen_bn_experiment(model: nn.Sequential, data: Digits, steps: int = 100,
                          lr: float = 0.05, batch_size: int = 16, seed: int = 0) -> dict:
     """Fine-tune only the output layer of a trained BN MLP on a shifted task (the same digits
