@@ -15,4 +15,8 @@ torch_bn                  PyTorch batch norm: autograd Function with a closed-fo
                           drop-in BatchNorm1d/2d modules, fused Triton kernels for CUDA
 digits                    handwritten digits for the experiments (scikit-learn's, or MNIST files)
 experiments               the training code of the book's experiments chapter
+normalization             layer, group and instance norm (forward, backward), Algorithm 2's
+                          population statistics, momentum conventions, input scaling
+normalization_experiments the training code of the chapters on why batch norm helps and
+                          where it bites
 """

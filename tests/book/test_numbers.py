@@ -63,11 +63,22 @@ import solutions.dropout_practice as _m
 _orig = _m.expected_dropout_batch_variance
 _m.expected_dropout_batch_variance = lambda *a, **k: _orig(*a, **k) * 1.05
 """,
+    "why_batchnorm_helps": """
+import solutions.normalization_experiments as _m
+_orig = _m.landscape_experiment
+def _drifted(*a, **k):
+    out = _orig(*a, **k)
+    for kind in ("plain", "bn"):
+        out[kind]["beta"] = out[kind]["beta"] * 1.01
+    return out
+_m.landscape_experiment = _drifted
+""",
+    "normalization_pitfalls": """
+import solutions.normalization as _m
+_orig = _m.group_norm
+_m.group_norm = lambda *a, **k: _orig(*a, **k) + 1e-3
+""",
 }
-
-LECTURE_CHAPTERS = {"dropout", "per_layer_normalization", "learnable_normalization",
-                    "minibatch_normalization", "conv_batchnorm"}
-
 
 def _run(chapter: str, prelude: str, monkeypatch) -> None:
     """Execute the chapter, preceded by ``prelude``, in a fresh kernel that imports this
@@ -82,12 +93,14 @@ def _run(chapter: str, prelude: str, monkeypatch) -> None:
 
 
 def test_every_lecture_chapter_has_a_perturbation():
-    """Each of the five lecture chapters has a drift test, and every chapter with one exists
-    and imports solutions/."""
+    """Each of the five lecture chapters and the chapters on dropout in practice, why batch norm
+    helps and where it bites exists, imports solutions/, and has a drift test."""
     for chapter in PERTURBATIONS:
         source = (BOOK / f"{chapter}.md").read_text(encoding="utf-8")
         assert "from solutions" in source, chapter
-    assert LECTURE_CHAPTERS <= set(PERTURBATIONS)
+    assert {"dropout", "per_layer_normalization", "learnable_normalization",
+            "minibatch_normalization", "conv_batchnorm", "why_batchnorm_helps",
+            "normalization_pitfalls", "dropout_in_practice"} <= set(PERTURBATIONS)
 
 
 @pytest.mark.slow
