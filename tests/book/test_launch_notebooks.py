@@ -19,8 +19,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"
 CHAPTERS = ["book/dropout", "book/per_layer_normalization", "book/learnable_normalization",
-            "book/minibatch_normalization", "book/conv_batchnorm", "book/gpu_batchnorm",
-            "book/experiments"]
+            "book/minibatch_normalization", "book/conv_batchnorm", "book/experiments",
+            "book/gpu_batchnorm"]
 
 
 def _load(name: str):
