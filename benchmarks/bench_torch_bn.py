@@ -47,7 +47,6 @@ Results go to stdout and, with ``--out DIR`` (default benchmarks/results), to
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import math
 import os
@@ -62,6 +61,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.torch_bn_results import COLUMNS, machine_line, write_results  # noqa: E402
 from solutions.torch_bn import functional, reference  # noqa: E402
 
 # (C, H, W) of the batch-norm layers of ResNet-50, one per stage (He et al., 2016).
@@ -373,8 +373,7 @@ def main(argv=None):
         f"torch threads {torch.get_num_threads()}",
         f"load average at start (1, 5, 15 min): {_loadavg()}",
         f"command: {command}",
-        f"measured copy bandwidth (read + write): {copy_gbs:.1f} GB/s; "
-        f"float32 matmul: {gflops:.1f} GFLOP/s",
+        machine_line(copy_gbs, gflops),
         timing,
         f"GB/s: bytes counted / time, bytes counted: {BYTES_COUNTED}; % copy: GB/s / measured "
         "copy bandwidth; x native: native ms / this ms",
@@ -389,8 +388,7 @@ def main(argv=None):
             print(f"# {name}: skipped ({value})")
 
     rows = []
-    cols = ["N", "C", "H", "W", "dtype", "layout", "pass", "impl", "ms", "GB/s", "% copy",
-            "x native", "check"]
+    cols = COLUMNS
     print(" | ".join(cols))
     for n in batches:
         for (c, h, w) in shapes:
@@ -437,22 +435,7 @@ def main(argv=None):
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         stem = out / f"torch_bn_{device.type}"
-        with open(stem.with_suffix(".csv"), "w", newline="") as f:
-            for line in header:
-                f.write("# " + line + "\n")
-            writer = csv.DictWriter(f, fieldnames=cols)
-            writer.writeheader()
-            writer.writerows(rows)
-        with open(stem.with_suffix(".md"), "w") as f:
-            f.write(f"# Batch-norm benchmark ({device.type.upper()})\n\n")
-            for line in header:
-                f.write(f"- {line}\n")
-            f.write("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n")
-            for row in rows:
-                cells = [str(row[k]) for k in cols]
-                if row["check"].startswith("MISMATCH"):
-                    cells[-1] = f"**{cells[-1]}**"
-                f.write("| " + " | ".join(cells) + " |\n")
+        write_results(stem, header, rows)
         print(f"# wrote {stem}.csv and {stem}.md")
     return rows
 

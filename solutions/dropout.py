@@ -25,7 +25,7 @@ __all__ = [
     "has_path", "sample_connected_masks", "drop_input_features",
     "SUM_NET_X", "SUM_NET_Y", "sum_network", "sum_network_loss", "sum_network_gradient",
     "gradient_step", "INPUT_DROPOUT_X", "INPUT_DROPOUT_Y", "linear_network_loss",
-    "linear_network_gradient",
+    "linear_network_gradient", "expected_loss_minimum",
 ]
 
 
@@ -233,3 +233,41 @@ def linear_network_gradient(w, keep_inputs=(True, True), X=INPUT_DROPOUT_X, Y=IN
     X = np.asarray(X, dtype=np.float64)
     r = 2.0 * (X @ (w[:2] * keep) + w[2] - np.asarray(Y, dtype=np.float64))
     return np.concatenate([(X.T @ r) * keep, [np.sum(r)]])
+
+
+# --- where dropout training converges: the minimum of the loss averaged over the masks ----
+
+def expected_loss_minimum(gradient, masks, n_params: int, tol: float = 1e-9) -> np.ndarray:
+    """The parameters where the gradient of the loss, averaged over ``masks``, vanishes.
+
+    Gradient descent with a freshly drawn mask at every step is stochastic gradient descent on
+    the loss averaged over the masks, so this is where dropout training settles. ``masks`` are
+    equally likely (list a mask twice to weight it double); ``gradient(w, mask)`` is the
+    gradient of the thinned network's loss at ``w`` (e.g. :func:`sum_network_gradient` or
+    :func:`linear_network_gradient`).
+
+    For the lecture's examples (linear units, squared error) the averaged gradient is affine,
+    ``g(w) = J w + g(0)``: average the gradient, build the Jacobian ``J`` column by column from
+    the unit vectors, and solve ``J w = -g(0)``. Where ``J`` is singular (redundant units, a
+    line of minima) the least-squares solution of smallest norm is returned. Raises
+    ``ValueError`` when the averaged gradient at the result is not zero (to ``tol``, relative
+    to ``g(0)``): the loss was not quadratic, or it has no minimum.
+    """
+    masks = list(masks)
+    if not masks:
+        raise ValueError("expected at least one mask")
+    if n_params < 1:
+        raise ValueError(f"n_params must be at least 1, got {n_params}")
+
+    def averaged(w):
+        return np.mean([np.asarray(gradient(w, k), dtype=np.float64) for k in masks], axis=0)
+
+    g0 = averaged(np.zeros(n_params))
+    jac = np.column_stack([averaged(e) - g0 for e in np.eye(n_params)])
+    w_star = np.linalg.lstsq(jac, -g0, rcond=None)[0]
+    residual = np.abs(averaged(w_star)).max()
+    if residual > tol * max(1.0, np.abs(g0).max()):
+        raise ValueError(f"the averaged gradient does not vanish at the solution (largest "
+                         f"component {residual:.2e}): the loss is not quadratic in w or "
+                         "has no minimum")
+    return w_star

@@ -13,6 +13,10 @@ Colab cannot open one at all. This module fixes both ends.
   where the build has not run), each preceded by a set-up cell, plus ``requirements.txt``
   and ``postBuild`` for Binder. The publishing workflow pushes the folder to the ``launch`` branch.
 
+The repository is named once, by ``repository.url`` in ``_config.yml``: the extension reads it
+from the theme options Jupyter Book fills from that setting, the script from ``_config.yml``
+itself; neither keeps a copy.
+
 The set-up cell installs what a chapter imports and a bare Colab or Binder image lacks: the
 course's reference library (``launch_library``, a pip requirement, by default the repository
 itself) and ``myst-nb`` (for ``glue``). A course that keeps ``solutions/`` private cannot give

@@ -1,14 +1,18 @@
 """Every page of the built book, opened in headless Chromium: math typeset, images loaded,
-internal links resolve, no console errors.
+internal links resolve, no console errors; no WCAG 2.1 A or AA violation that axe-core finds,
+in the light and in the dark colour mode; and every dropdown and launch button reachable with
+the Tab key.
 
 The test serves ``_build/html`` on 127.0.0.1 from a thread. Nothing needs the network: the
 server rewrites the MathJax CDN URL in the served HTML to a local copy of MathJax 3
-(``npm install mathjax@3`` into ``_build/mathjax``, done here when missing). One screenshot per
-page is saved under ``_build/screenshots/`` (a test artifact, not committed).
+(``npm install mathjax@3`` into ``_build/mathjax``), and axe-core is injected from a local copy
+too (``npm install axe-core@AXE_VERSION`` into ``_build/axe``); both are installed here when
+missing. One screenshot per page is saved under ``_build/screenshots/`` (a test artifact, not
+committed).
 
 Prerequisites: ``make book`` (the built site), Debian's ``chromium`` and ``chromium-driver``,
-and ``npm`` (or an existing ``_build/mathjax``). When one is missing the tests skip with the
-reason, except with ``REQUIRE_BROWSER=1`` (set by CI), where they fail instead.
+and ``npm`` (or existing ``_build/mathjax`` and ``_build/axe``). When one is missing the tests
+skip with the reason, except with ``REQUIRE_BROWSER=1`` (set by CI), where they fail instead.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CDN_MATHJAX = "https://cdn.jsdelivr.net/npm/mathjax@3/"
 LOCAL_MATHJAX = "/__mathjax__/"
+AXE_VERSION = "4.14.1"
+AXE_PREFIX = ROOT / "_build" / "axe"
+AXE_JS = AXE_PREFIX / "node_modules" / "axe-core" / "axe.min.js"
+# The audit: every rule of WCAG 2.0 and 2.1, levels A and AA.
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -148,19 +157,25 @@ class _Handler(SimpleHTTPRequestHandler):
         super().do_GET()
 
 
+def _npm_install(prefix: Path, package: str, wanted: Path) -> None:
+    """``npm install package`` into ``prefix`` unless ``wanted`` (a file it provides) exists."""
+    if wanted.is_file():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        _unavailable(f"{wanted} is missing and npm is not installed")
+    prefix.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix),
+                           package], capture_output=True, text=True)
+    if done.returncode != 0 or not wanted.is_file():
+        _unavailable(f"npm install {package} failed: {done.stderr[-500:]}")
+
+
 @pytest.fixture(scope="module")
 def server():
     if not (SITE / "index.html").is_file():
         _unavailable(f"the book is not built ({SITE / 'index.html'} is missing; run make book)")
-    if not (MATHJAX_DIR / "es5" / "tex-mml-chtml.js").is_file():
-        npm = shutil.which("npm")
-        if npm is None:
-            _unavailable("no local MathJax in _build/mathjax and npm is not installed")
-        MATHJAX_PREFIX.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix",
-                               str(MATHJAX_PREFIX), "mathjax@3"], capture_output=True, text=True)
-        if done.returncode != 0 or not (MATHJAX_DIR / "es5" / "tex-mml-chtml.js").is_file():
-            _unavailable(f"npm install mathjax@3 failed: {done.stderr[-500:]}")
+    _npm_install(MATHJAX_PREFIX, "mathjax@3", MATHJAX_DIR / "es5" / "tex-mml-chtml.js")
     _Handler.missing, _Handler.served = [], []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -277,3 +292,142 @@ def test_broken_link_detection_catches_a_bad_anchor(tmp_path):
     (tmp_path / "b.html").write_text('<h1 id="here">B</h1>')
     assert _broken_links("a.html", site=tmp_path) == ["b.html#gone (no anchor #gone)",
                                                       "c.html (no file c.html)"]
+
+
+# --- accessibility: axe-core in both colour modes, and the keyboard ------------------------
+
+@pytest.fixture(scope="module")
+def axe_source(server) -> str:
+    _npm_install(AXE_PREFIX, f"axe-core@{AXE_VERSION}", AXE_JS)
+    return AXE_JS.read_text(encoding="utf-8")
+
+
+def _settle(driver, seconds: float = 10.0) -> None:
+    """Wait until the page has loaded and its URL has stopped changing (redirects done)."""
+    import time
+
+    deadline, last = time.monotonic() + seconds, None
+    while time.monotonic() < deadline:
+        url = driver.current_url
+        if url == last and driver.execute_script("return document.readyState") == "complete":
+            return
+        last = url
+        time.sleep(0.2)
+
+
+def _open_in_mode(driver, url: str, mode: str) -> None:
+    """Open ``url`` in the theme's colour ``mode`` ("light" or "dark"), set the way the theme's
+    switch stores it (localStorage ``mode`` and ``theme``) and read before the first paint, so
+    no colour transition is under way when the page is audited."""
+    driver.get(url)
+    _settle(driver)                     # index.html redirects to the first chapter
+    driver.execute_script("localStorage.setItem('mode', arguments[0]);"
+                          "localStorage.setItem('theme', arguments[0]);", mode)
+    driver.refresh()
+    _settle(driver)
+    if driver.execute_script("return document.querySelectorAll('span.math, div.math').length"):
+        _wait_for_mathjax(driver)
+
+
+def _axe_violations(driver, axe_source: str) -> list[str]:
+    driver.execute_script(axe_source)
+    result = driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        axe.run(document, {runOnly: {type: 'tag', values: arguments[0]},
+                           resultTypes: ['violations']})
+           .then(r => done(r.violations.map(v => ({
+               id: v.id, impact: v.impact, help: v.help, tags: v.tags,
+               nodes: v.nodes.map(n => n.target.join(' ') + ': '
+                                  + n.failureSummary.replace(/\\s+/g, ' ').slice(0, 240))}))))
+           .catch(e => done('axe failed: ' + e));""", WCAG_TAGS)
+    if isinstance(result, str):
+        return [result]
+    return [f"{v['id']} ({v['impact']}; {v['help']}): " + " | ".join(v["nodes"][:3])
+            for v in result]
+
+
+@pytest.mark.parametrize("mode", ["light", "dark"])
+@pytest.mark.parametrize("page", PAGES or ["<not built>"])
+def test_page_meets_wcag_21_aa(page, mode, server, driver, axe_source):
+    """axe-core finds no violation of a WCAG 2.0/2.1 level A or AA rule on the page, in the
+    light and in the dark colour mode of the theme."""
+    if page == "<not built>":
+        _unavailable("the book is not built (run make book)")
+    _open_in_mode(driver, f"{server}/{page}", mode)
+    assert driver.execute_script("return document.documentElement.dataset.theme") == mode
+    violations = _axe_violations(driver, axe_source)
+    assert not violations, f"{page} ({mode} mode): " + "\n".join(violations)
+
+
+def test_axe_reports_a_violation(tmp_path, server, driver, axe_source):
+    """The audit is live: an image without alt text and grey-on-grey text are reported."""
+    bad = SITE / "__axe_probe__.html"
+    bad.write_text('<!doctype html><html lang="en"><head><title>probe</title></head><body>'
+                   '<main><h1>Probe</h1><img src="_static/images/logo_binder.svg">'
+                   '<p style="color:#999;background:#aaa">faint</p></main></body></html>',
+                   encoding="utf-8")
+    try:
+        driver.get(f"{server}/__axe_probe__.html")
+        found = " ".join(_axe_violations(driver, axe_source))
+    finally:
+        bad.unlink()
+    assert "image-alt" in found and "color-contrast" in found
+
+
+# what a keyboard user must be able to reach: every dropdown and toggle, and the launch menu
+KEYBOARD_TARGETS = """
+    return Array.from(document.querySelectorAll(
+        'details > summary, button.toggle-button, .dropdown-launch-buttons > button'))
+      .filter(el => el.offsetParent !== null || el.getClientRects().length);"""
+
+
+def _tab_through(driver, limit: int = 2000) -> list:
+    """Press Tab from the top of the page until focus wraps around; return the elements that
+    received focus, in order."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    driver.execute_script("document.activeElement && document.activeElement.blur();"
+                          "window.scrollTo(0, 0);")
+    seen, first = [], None
+    for _ in range(limit):
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        element = driver.switch_to.active_element
+        if first is None:
+            first = element
+        elif element == first or element.tag_name == "body":
+            break
+        seen.append(element)
+    return seen
+
+
+KEYBOARD_PAGES = [p for p in PAGES if p.startswith("book/")]
+
+
+@pytest.mark.parametrize("page", KEYBOARD_PAGES or ["<not built>"])
+def test_keyboard_reaches_every_dropdown_and_launch_button(page, server, driver):
+    """Tab alone reaches every code-cell toggle, every solution dropdown and the launch button;
+    Enter opens the launch menu, whose Binder and Colab links Tab then reaches."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    if page == "<not built>":
+        _unavailable("the book is not built (run make book)")
+    _open_in_mode(driver, f"{server}/{page}", "light")
+    targets = driver.execute_script(KEYBOARD_TARGETS)
+    reached = _tab_through(driver)
+    missed = [driver.execute_script("return arguments[0].outerHTML.slice(0, 120)", t)
+              for t in targets if t not in reached]
+    assert not missed, f"{page}: Tab never reaches {missed[:5]}"
+
+    launch = [t for t in targets if "dropdown-toggle" in (t.get_attribute("class") or "")]
+    if not launch:
+        return
+    driver.execute_script("arguments[0].focus()", launch[0])
+    ActionChains(driver).send_keys(Keys.ENTER).perform()
+    assert launch[0].get_attribute("aria-expanded") == "true", f"{page}: Enter did not open"
+    names = []
+    for _ in range(4):
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        names.append(driver.switch_to.active_element.text.strip())
+    assert "Binder" in names and "Colab" in names, f"{page}: the launch menu gave {names}"

@@ -19,9 +19,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"
 CHAPTERS = ["book/dropout", "book/dropout_in_practice", "book/per_layer_normalization",
-            "book/learnable_normalization",
-            "book/minibatch_normalization", "book/conv_batchnorm", "book/gpu_batchnorm",
-            "book/experiments"]
+            "book/learnable_normalization", "book/minibatch_normalization",
+            "book/why_batchnorm_helps", "book/normalization_pitfalls", "book/conv_batchnorm",
+            "book/experiments", "book/gpu_batchnorm"]
 
 
 def _load(name: str):

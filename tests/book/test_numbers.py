@@ -1,11 +1,15 @@
-"""The chapters' numbers are computed by ``solutions/`` and asserted: when a reference function
-drifts, the chapter's notebook fails.
+"""The chapters' numbers are computed by the library and asserted: when a function the chapter
+relies on drifts, the chapter's notebook fails.
 
-Each test executes one chapter (a MyST notebook under ``book/``) in a fresh kernel after a first
-cell that perturbs one function of ``solutions/`` slightly, and expects an ``AssertionError``
-from the chapter's own checks. An unperturbed run is what ``make book`` does (with
-``allow_errors: false``), so together they show that the book builds with the reference values
-and fails with any others.
+Each test executes one page of ``_toc.yml`` (a MyST notebook) in a fresh kernel after a first
+cell that perturbs one function it uses slightly, and expects an ``AssertionError`` from the
+page's own checks. An unperturbed run is what ``make book`` does (with ``allow_errors: false``),
+so together they show that the book builds with the reference values and fails with any others.
+
+The pages come from the table of contents, not from a list kept here: every *executable* page
+(a MyST notebook: a ``kernelspec`` in its front matter and at least one code cell) must have a
+perturbation, so a new chapter cannot skip its drift test. Pages that execute nothing (the
+intro, the bibliography, the index) state no computed number and are exempt by that rule.
 """
 
 from __future__ import annotations
@@ -16,13 +20,39 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
+import yaml
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "book"
 
-# chapter -> code run before the chapter: it replaces a reference function by a drifted one
+
+def _toc_files(node) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["file"]] if "file" in node else []
+        return own + [f for v in node.values() for f in _toc_files(v)]
+    if isinstance(node, list):
+        return [f for item in node for f in _toc_files(item)]
+    return []
+
+
+def is_executable(source: Path) -> bool:
+    """A page the build executes: a MyST notebook with at least one code cell."""
+    if source.suffix != ".md" or not source.is_file():
+        return False
+    text = source.read_text(encoding="utf-8")
+    return "kernelspec:" in text[:500] and "```{code-cell}" in text
+
+
+def executable_pages(root: Path = ROOT) -> list[str]:
+    """The pages of _toc.yml (its root included) that the build executes, as ``book/<name>``."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    pages = [toc["root"], *_toc_files(toc.get("parts", []))]
+    return [page for page in pages if is_executable(root / f"{page}.md")]
+
+
+# page -> code run before the page: it replaces a function the page relies on by a drifted one
 PERTURBATIONS = {
     "dropout": """
 import solutions.dropout as _m
@@ -78,7 +108,33 @@ import solutions.normalization as _m
 _orig = _m.group_norm
 _m.group_norm = lambda *a, **k: _orig(*a, **k) + 1e-3
 """,
+    # the data loader drops one training image: the page states and asserts the split's sizes
+    "experiments": """
+import dataclasses
+import solutions.digits as _m
+_orig = _m.load_digits_data
+def _drifted(*a, **k):
+    d = _orig(*a, **k)
+    return dataclasses.replace(d, x_train=d.x_train[:-1], y_train=d.y_train[:-1])
+_m.load_digits_data = _drifted
+""",
+    # the recorded copy bandwidth reads 100 times too high: batch norm would not be memory-bound
+    "gpu_batchnorm": """
+import dataclasses
+import benchmarks.torch_bn_results as _m
+_orig = _m.read_results
+_m.read_results = lambda path: dataclasses.replace(_orig(path),
+                                                   copy_gbs=100 * _orig(path).copy_gbs)
+""",
+    # the registry names a chapter the book does not have
+    "assignments": """
+import dataclasses
+import autograder.assignments as _m
+_m.REGISTRY = _m.REGISTRY + (dataclasses.replace(_m.REGISTRY[0], name="extra",
+                                                 chapter="ch-no-such-chapter"),)
+""",
 }
+
 
 def _run(chapter: str, prelude: str, monkeypatch) -> None:
     """Execute the chapter, preceded by ``prelude``, in a fresh kernel that imports this
@@ -92,22 +148,33 @@ def _run(chapter: str, prelude: str, monkeypatch) -> None:
                    resources={"metadata": {"path": str(ROOT)}}).execute()
 
 
-def test_every_lecture_chapter_has_a_perturbation():
-    """Each of the five lecture chapters and the chapters on dropout in practice, why batch norm
-    helps and where it bites exists, imports solutions/, and has a drift test."""
-    for chapter in PERTURBATIONS:
-        source = (BOOK / f"{chapter}.md").read_text(encoding="utf-8")
-        assert "from solutions" in source, chapter
-    assert {"dropout", "per_layer_normalization", "learnable_normalization",
-            "minibatch_normalization", "conv_batchnorm", "why_batchnorm_helps",
-            "normalization_pitfalls", "dropout_in_practice"} <= set(PERTURBATIONS)
+def test_every_executable_page_of_the_toc_has_a_perturbation():
+    """Every page of _toc.yml that the build executes has a drift test, and every drift test
+    belongs to such a page."""
+    pages = {page.removeprefix("book/") for page in executable_pages()}
+    assert pages == set(PERTURBATIONS), (pages - set(PERTURBATIONS), set(PERTURBATIONS) - pages)
+
+
+def test_the_rule_exempts_only_pages_that_execute_nothing(tmp_path):
+    """A notebook page with a code cell needs a perturbation; a Markdown page, a notebook
+    without code, and a page missing from the table of contents do not count."""
+    (tmp_path / "book").mkdir()
+    head = "---\nkernelspec:\n  name: python3\n---\n"
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n")
+    (tmp_path / "book" / "new.md").write_text(head + "```{code-cell} ipython3\n1\n```\n")
+    (tmp_path / "book" / "prose.md").write_text(head + "Only text.\n")
+    (tmp_path / "book" / "orphan.md").write_text(head + "```{code-cell} ipython3\n1\n```\n")
+    (tmp_path / "_toc.yml").write_text(
+        "root: book/intro\nparts:\n  - chapters:\n      - file: book/new\n"
+        "      - file: book/prose\n")
+    assert executable_pages(tmp_path) == ["book/new"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("chapter", sorted(PERTURBATIONS))
+@pytest.mark.parametrize("chapter", sorted(p.removeprefix("book/") for p in executable_pages()))
 def test_chapter_fails_when_a_reference_number_drifts(chapter, monkeypatch):
-    """A chapter stops executing with an AssertionError when a solutions/ function it relies on
-    returns slightly different numbers."""
+    """A page stops executing with an AssertionError when a function it relies on returns
+    slightly different numbers."""
     with pytest.raises(CellExecutionError) as caught:
         _run(chapter, PERTURBATIONS[chapter], monkeypatch)
     assert caught.value.ename == "AssertionError", caught.value

@@ -1,5 +1,7 @@
-"""The book's configuration and the built site: the table of contents, the publishing settings,
-and no graded answer anywhere in what the site serves.
+"""The book's configuration and the built site: the table of contents and the intro's list of
+it, the publishing settings (one repository URL), sources cited, pages that read cleanly
+(tables with captions, figures with alt texts, no maintainer notes, headings numbered once), and
+no graded answer anywhere in what the site serves.
 
 The site tests need ``make book`` first; without a built site they skip (or fail with
 ``REQUIRE_BROWSER=1``, which CI sets, since CI always builds the book first).
@@ -12,7 +14,10 @@ import html
 import json
 import os
 import re
+import sys
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
@@ -61,12 +66,40 @@ def test_toc_lists_the_lecture_chapters_in_order_and_every_file_exists():
         assert any((ROOT / f"{entry}{ext}").is_file() for ext in (".md", ".ipynb")), entry
 
 
-def test_toc_marks_the_place_of_the_gpu_and_experiments_chapters():
-    """The GPU and experiments chapters go right after the convolutional BN chapter."""
-    lines = (ROOT / "_toc.yml").read_text().splitlines()
-    conv = next(i for i, line in enumerate(lines) if "book/conv_batchnorm" in line)
-    following = "\n".join(lines[conv + 1:conv + 5])
-    assert "book/gpu_batchnorm" in following and "book/experiments" in following
+def test_toc_places_the_experiments_chapter_and_the_gpu_appendix():
+    """The experiments chapter follows the lecture's chapters; the GPU chapter is an appendix,
+    in a part of its own."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    parts = {part["caption"]: _toc_files(part) for part in toc["parts"]}
+    chapters = parts["Chapters"]
+    assert chapters.index("book/experiments") > chapters.index("book/conv_batchnorm")
+    assert parts["Appendices"] == ["book/gpu_batchnorm"]
+
+
+def _intro_links() -> set[str]:
+    """The pages book/intro.md links with {doc}, as table-of-contents entries."""
+    text = (ROOT / "book" / "intro.md").read_text(encoding="utf-8")
+    links = set()
+    for target in re.findall(r"\{doc\}`(?:[^`<]*<)?([^`>]+)>?`", text):
+        links.add(target.lstrip("/") if target.startswith("/") else f"book/{target}")
+    return links
+
+
+def test_intro_lists_every_entry_of_the_table_of_contents():
+    """Every chapter, appendix and back-matter page in _toc.yml is linked from the intro, so a
+    chapter added to the table of contents cannot be left out of the intro's list."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    missing = set(_toc_files(toc["parts"])) - _intro_links()
+    assert not missing, f"book/intro.md does not list {sorted(missing)}"
+
+
+def test_intro_link_parser_reads_plain_and_titled_links(tmp_path, monkeypatch):
+    """{doc}`name`, {doc}`title <name>` and {doc}`/genindex` are all found."""
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "intro.md").write_text(
+        "{doc}`dropout`, {doc}`the GPU <gpu_batchnorm>` and {doc}`/genindex`.")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert _intro_links() == {"book/dropout", "book/gpu_batchnorm", "genindex"}
 
 
 def test_every_book_page_is_in_the_toc():
@@ -200,3 +233,298 @@ def test_figures_are_opaque_so_they_read_in_the_dark_theme_too():
         pixels = mpimg.imread(path)
         if pixels.ndim == 3 and pixels.shape[-1] == 4:
             assert pixels[..., 3].min() == 1.0, f"{path.name} has transparent pixels"
+
+
+
+# --- sources, one repository URL, pages that read cleanly ---------------------------------
+
+def _chapter_sources() -> dict[str, str]:
+    """The text of every page of the table of contents that is a Markdown file under book/."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return {f: (ROOT / f"{f}.md").read_text(encoding="utf-8")
+            for f in [toc["root"], *_toc_files(toc["parts"])] if (ROOT / f"{f}.md").is_file()}
+
+
+def _is_notebook(text: str) -> bool:
+    return "kernelspec:" in text[:500] and "```{code-cell}" in text
+
+
+SEED_KEYS = {"lecture_dropout_minibatch": ("lecture", "Russian"),
+             "wiki_batch_normalization": ("wiki page", "Russian"),
+             "notes_batch_normalization": ("lecture notes", "Chinese"),
+             "blog_batchnorm_multilayer": ("blog post", "German"),
+             "summary_ioffe2015": ("paper summary", "Chinese")}
+
+
+def test_the_lecture_and_the_four_notes_have_bibliography_entries():
+    """The course's lecture and its four notes are in references.bib with a title, their kind
+    and their language."""
+    bib = (ROOT / "book" / "references.bib").read_text(encoding="utf-8")
+    for key, (kind, language) in SEED_KEYS.items():
+        entry = re.search(r"@\w+\{" + key + r",(.*?)\n\}", bib, re.S)
+        assert entry, key
+        fields = entry.group(1)
+        assert re.search(r"title\s*=\s*\{\{\S", fields), key
+        note = re.search(r"note\s*=\s*\{(.*?)\},?\n", fields, re.S).group(1).lower()
+        assert kind in note and language.lower() in note, key
+        assert re.search(r"language\s*=\s*\{" + language + r"\}", fields), key
+
+
+def test_every_chapter_cites_its_sources():
+    """Every executable chapter cites at least one work, and every seed note is cited somewhere;
+    no chapter speaks of "the wiki note" or "the blog post" without a citation beside it."""
+    sources = _chapter_sources()
+    cited = set()
+    for page, text in sources.items():
+        keys = set(re.findall(r"\{cite(?::[pt])?\}`([^`]+)`", text))
+        cited |= {k.strip() for group in keys for k in group.split(",")}
+        if _is_notebook(text) and page != "book/assignments":
+            assert keys, f"{page} cites nothing"
+        for phrase in ("the wiki note", "the blog post", "the note's", "the course's notes"):
+            for match in re.finditer(re.escape(phrase), text, re.I):
+                nearby = text[max(0, match.start() - 300):match.end() + 300]
+                assert "{cite" in nearby, f"{page}: '{phrase}' without a citation nearby"
+    assert set(SEED_KEYS) <= cited, set(SEED_KEYS) - cited
+
+
+def test_headings_are_not_numbered_by_hand():
+    """Jupyter Book numbers the sections; a heading like "## 1. Foo" would be numbered twice."""
+    for page, text in _chapter_sources().items():
+        numbered = re.findall(r"^#{1,6} +\d+[.)] .*$", text, re.M)
+        assert not numbered, f"{page}: {numbered}"
+
+
+def test_chapters_show_tables_as_tables():
+    """No chapter prints a table or displays a Markdown string as one: result tables are
+    solutions.display.Table (or a captioned {table} directive)."""
+    for page, text in _chapter_sources().items():
+        code = "\n".join(re.findall(r"```\{code-cell\}.*?\n(.*?)```", text, re.S))
+        assert "Markdown(" not in code, f"{page} displays Markdown"
+        for call in re.findall(r"print\((.*?)\)\n", code, re.S):
+            assert not re.search(r":[<>^]\d|ljust|rjust|\|", call), f"{page}: print({call})"
+
+
+def _figure_cells(text: str) -> list[str]:
+    return [m for m in re.findall(r"```\{code-cell\}[^\n]*\n---\n(.*?)```", text, re.S)
+            if "figure:" in m.split("\n---\n")[0]]
+
+
+def test_every_figure_cell_has_a_caption_a_name_an_alt_text_and_the_accessible_style():
+    """Every figure-producing cell carries myst-nb metadata with a caption, a name and an alt
+    text of at least ten words, and draws with solutions.display.accessible_style; every cell
+    that shows a plot is such a cell."""
+    for page, text in _chapter_sources().items():
+        cells = _figure_cells(text)
+        for cell in cells:
+            meta, code = cell.split("\n---\n", 1)
+            data = yaml.safe_load(meta)["mystnb"]
+            assert data["figure"]["caption"].strip() and data["figure"]["name"], page
+            assert len(data["image"]["alt"].split()) >= 10, (page, data["figure"]["name"])
+            assert "accessible_style()" in code, (page, data["figure"]["name"])
+        assert text.count("plt.show()") == len(cells), page
+
+
+class _Images(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images: list[tuple[dict, list[str]]] = []
+        self.stack: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append((dict(attrs), list(self.stack)))
+        elif tag not in ("br", "hr", "meta", "link", "input", "source"):
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self.stack:
+            while self.stack.pop() != tag:
+                pass
+
+
+def alt_text_problem(attrs: dict) -> str | None:
+    """Why an <img>'s alt text fails a reader, or None. Decorative images (alt="" with
+    aria-hidden="true", beside their link's text) are fine; any other alt must be at least four
+    words and not a file name or path."""
+    alt = attrs.get("alt")
+    if alt is None:
+        return "no alt attribute"
+    if alt == "":
+        return None if attrs.get("aria-hidden") == "true" else "empty alt on a visible image"
+    if "_images/" in alt or re.fullmatch(r"\S*(/|\.(png|jpe?g|svg|gif|webp))\S*", alt, re.I):
+        return f"alt is a file name: {alt!r}"
+    if len(alt.split()) < 4:
+        return f"alt has fewer than four words: {alt!r}"
+    return None
+
+
+def test_alt_text_rule_flags_file_names_and_short_alts():
+    """The rule rejects missing, file-name and one-word alts and accepts described images."""
+    assert alt_text_problem({"src": "a.png"}) == "no alt attribute"
+    assert "file name" in alt_text_problem({"alt": "../_images/3f41.png"})
+    assert "fewer" in alt_text_problem({"alt": "figure"})
+    assert alt_text_problem({"alt": "", "aria-hidden": "true"}) is None
+    assert alt_text_problem({"alt": "Two curves of test accuracy against the step"}) is None
+    assert alt_text_problem({"alt": "A curve that settles at slope -2/3 after a while"}) is None
+
+
+def _pages() -> list[Path]:
+    return sorted(p for p in SITE.rglob("*.html")
+                  if "_static" not in p.parts and "_sources" not in p.parts)
+
+
+def test_every_image_of_the_site_has_a_meaningful_alt_text():
+    """Every <img> of the built site has an alt text of several words that is not a file name
+    (decorative logos excepted, see alt_text_problem), and every chapter figure's alt text says
+    more than its caption's first words."""
+    _need_site()
+    problems = []
+    for page in _pages():
+        parser = _Images()
+        parser.feed(page.read_text(encoding="utf-8"))
+        for attrs, _ in parser.images:
+            why = alt_text_problem(attrs)
+            if why:
+                problems.append(f"{page.relative_to(SITE)}: {attrs.get('src')}: {why}")
+            elif attrs.get("alt") and "_images" in attrs.get("src", ""):
+                if len(attrs["alt"].split()) < 10:
+                    problems.append(f"{page.relative_to(SITE)}: figure alt too short")
+    assert not problems, "\n".join(problems)
+
+
+class _Tables(HTMLParser):
+    """The tags inside each data table of a page (Sphinx's index lays out its columns with
+    tables of class "indextable"; those are layout, not data, and are skipped)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: list[list[str]] = []
+        self.open: list[list[str] | None] = []     # None: a layout table
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            layout = "indextable" in (dict(attrs).get("class") or "")
+            self.open.append(None if layout else [])
+            if not layout:
+                self.tables.append(self.open[-1])
+        elif self.open and self.open[-1] is not None:
+            self.open[-1].append(tag)
+
+    def handle_endtag(self, tag):
+        if tag == "table" and self.open:
+            self.open.pop()
+
+
+def _table_pages() -> list[str]:
+    if not (SITE / "index.html").is_file():
+        return ["<not built>"]
+    return [p.relative_to(SITE).as_posix() for p in _pages()]
+
+
+@pytest.mark.parametrize("page", _table_pages())
+def test_every_table_has_a_caption(page):
+    """Every <table> of a page has a <caption> and column headers."""
+    if page == "<not built>":
+        _need_site()
+    parser = _Tables()
+    parser.feed((SITE / page).read_text(encoding="utf-8"))
+    for tags in parser.tables:
+        assert "caption" in tags and "th" in tags, f"{page}: a table without caption or headers"
+
+
+MAINTAINER_NOTES = [r"make book", r"book-clean", r"MNIST_DIR", r"not recorded yet",
+                    r"has been measured yet", r"run the command above", r"at 0x[0-9a-f]{6,}",
+                    r"&lt;torch\._C\.", r"<torch\._C\."]
+
+
+def _reader_text(path: Path) -> str:
+    """The text a reader sees in a page's article (no navigation, scripts or styles)."""
+    raw = path.read_text(encoding="utf-8")
+    raw = re.sub(r"<(script|style)\b.*?</\1>", "", raw, flags=re.S)
+    article = re.search(r'<article class="bd-article".*?</article>', raw, re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", article.group(0) if article else raw))
+
+
+def test_reader_pages_carry_no_maintainer_notes_or_object_reprs():
+    """No page tells the reader how to rebuild the book or set MNIST_DIR, announces work not
+    done yet, or shows an object's repr (<... at 0x...>)."""
+    _need_site()
+    found = []
+    for page in _pages():
+        text = _reader_text(page)
+        found += [f"{page.relative_to(SITE)}: {pattern}" for pattern in MAINTAINER_NOTES
+                  if re.search(pattern, text)]
+    assert not found, found
+
+
+def test_maintainer_note_patterns_catch_what_they_should(tmp_path):
+    """The patterns find a rebuild instruction and a Generator repr in an article."""
+    page = tmp_path / "p.html"
+    page.write_text('<article class="bd-article"><p>Run make book-clean.</p>'
+                    "<pre>&lt;torch._C.Generator at 0x7f3a2b1c9d70&gt;</pre></article>")
+    text = _reader_text(page)
+    assert sum(bool(re.search(p, text)) for p in MAINTAINER_NOTES) >= 3
+
+
+# --- the repository URL is one setting ------------------------------------------------------
+
+def _repository_url() -> str:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    return config["repository"]["url"].rstrip("/")
+
+
+LINK_HOSTS = ("github.com", "mybinder.org", "colab.research.google.com", "gitlab.com")
+
+
+def links_not_built_from(url: str, site: Path) -> list[str]:
+    """Links of the site to a repository host, Binder or Colab that do not name the repository
+    of ``url`` (owner/name)."""
+    owner_repo = "/".join(urlsplit(url).path.strip("/").split("/")[:2])
+    bad = []
+    for page in site.rglob("*.html"):
+        for href in re.findall(r'href="([^"]+)"', page.read_text(encoding="utf-8")):
+            href = html.unescape(href)
+            host = urlsplit(href).hostname or ""
+            if not any(host == h or host.endswith("." + h) for h in LINK_HOSTS):
+                continue
+            path = unquote(urlsplit(href).path)
+            if f"/{owner_repo}/" not in path + "/" and not path.rstrip("/").endswith(owner_repo):
+                bad.append(f"{page.name}: {href}")
+    return bad
+
+
+def test_link_check_flags_a_second_repository(tmp_path):
+    """A launch link to another repository is reported; links built from the URL are not."""
+    url = "https://github.com/org/course"
+    (tmp_path / "a.html").write_text(
+        '<a href="https://github.com/org/course/issues/new?title=x">i</a>'
+        '<a href="https://mybinder.org/v2/gh/org/course/launch?urlpath=lab">b</a>'
+        '<a href="https://colab.research.google.com/github/other/repo/blob/launch/x.ipynb">c</a>'
+        '<a href="https://example.org/">e</a>')
+    assert links_not_built_from(url, tmp_path) == [
+        "a.html: https://colab.research.google.com/github/other/repo/blob/launch/x.ipynb"]
+
+
+def test_every_repository_and_launch_link_is_built_from_the_configured_url():
+    """Every repository, issue, Binder and Colab link of the built site names the repository
+    of `repository.url` in _config.yml, and the chapters have all three kinds."""
+    _need_site()
+    assert links_not_built_from(_repository_url(), SITE) == []
+    page = (SITE / "book" / "dropout.html").read_text(encoding="utf-8")
+    url = _repository_url()
+    owner_repo = "/".join(urlsplit(url).path.strip("/").split("/")[:2])
+    for kind in (f'href="{url}"', f"{url}/issues/new", f"mybinder.org/v2/gh/{owner_repo}/",
+                 f"colab.research.google.com/github/{owner_repo}/"):
+        assert kind in page, kind
+
+
+def test_the_repository_url_is_written_down_once():
+    """The repository URL appears in _config.yml and nowhere else in the sources (the launch
+    extension, the workflow and the README read or name the setting instead)."""
+    url = _repository_url()
+    tracked = [p for p in ROOT.rglob("*") if p.is_file()
+               and not {".git", "_build", ".venv", "node_modules"} & set(p.parts)
+               and p.suffix in (".py", ".md", ".yml", ".yaml", ".toml", ".cfg", ".txt", ".sh", "")]
+    holders = [p.relative_to(ROOT).as_posix() for p in tracked
+               if url in p.read_text(encoding="utf-8", errors="replace")]
+    assert holders == ["_config.yml"], holders

@@ -185,3 +185,51 @@ def test_parameter_count_is_checked():
     """The worked examples refuse parameter vectors of the wrong length."""
     with pytest.raises(ValueError, match="expected 4"):
         d.sum_network(1.0, [1, 2, 3])
+
+
+MASKS4 = [(False, False), (False, True), (True, False), (True, True)]
+
+
+def test_expected_minimum_of_independent_dropout_is_two_thirds_of_the_fit():
+    """Averaged over the four independent masks (p = 0.5) each unit of the lecture's network
+    settles at (2/3)(-x + 4): slope -2/3, intercept 8/3."""
+    w = d.expected_loss_minimum(d.sum_network_gradient, MASKS4, 4)
+    np.testing.assert_allclose(w, [-2 / 3, 8 / 3, -2 / 3, 8 / 3], atol=1e-12)
+
+
+def test_expected_minimum_with_a_singular_jacobian_is_the_smallest_solution():
+    """Dropping exactly one unit in turn leaves the two units decoupled but the full network
+    redundant; the minimum is each unit alone fitting -x + 4."""
+    w = d.expected_loss_minimum(d.sum_network_gradient, [(True, False), (False, True)], 4)
+    np.testing.assert_allclose(w, [-1, 4, -1, 4], atol=1e-12)
+    # without dropout every w1 + w2 = -1, w01 + w02 = 4 fits; least squares picks the
+    # smallest, the symmetric one
+    w_full = d.expected_loss_minimum(d.sum_network_gradient, [(True, True)], 4)
+    np.testing.assert_allclose(w_full, [-0.5, 2, -0.5, 2], atol=1e-12)
+
+
+def test_expected_minimum_of_input_dropout_leans_on_the_bias():
+    """Input dropout on y = x1 + x2 with p = 0.5 settles at w1 = w2 = w0 = 2/3."""
+    w = d.expected_loss_minimum(d.linear_network_gradient, MASKS4, 3)
+    np.testing.assert_allclose(w, [2 / 3, 2 / 3, 2 / 3], atol=1e-12)
+
+
+def test_expected_minimum_zeroes_the_averaged_gradient():
+    """At the result the mask-averaged gradient vanishes, checked independently."""
+    w = d.expected_loss_minimum(d.sum_network_gradient, MASKS4[1:], 4)
+    g = np.mean([d.sum_network_gradient(w, k) for k in MASKS4[1:]], axis=0)
+    assert np.abs(g).max() < 1e-10
+
+
+def test_expected_minimum_refuses_a_loss_that_is_not_quadratic():
+    """A gradient that is not affine in w (here of a quartic loss) is reported, not solved."""
+    with pytest.raises(ValueError, match="not quadratic"):
+        d.expected_loss_minimum(lambda w, k: w**3 + w + 1.0, [None], 2)
+
+
+def test_expected_minimum_needs_masks_and_parameters():
+    """No masks, or no parameters, is an error."""
+    with pytest.raises(ValueError):
+        d.expected_loss_minimum(d.sum_network_gradient, [], 4)
+    with pytest.raises(ValueError):
+        d.expected_loss_minimum(d.sum_network_gradient, MASKS4, 0)

@@ -374,6 +374,8 @@ def test_experiment_structures(tiny):
     kw = {"steps": 4, "eval_every": 2}
     e1 = ex.experiment_bn_vs_plain(tiny, seeds, **kw)
     assert set(e1) == {"relu", "sigmoid"} and set(e1["relu"]) == {"plain", "bn"}
+    assert set(e1["sigmoid"]) == {"plain", "bn", "plain_scaled"}
+    assert e1["sigmoid"]["plain_scaled"]["config"]["init_std"] == ex.INIT_SCALED
     assert e1["sigmoid"]["bn"]["probe"].shape == (2, 3, 3)
     e2 = ex.experiment_sigmoid_input(tiny, seeds, **kw)
     assert e2["bn"].shape == (2, 3, 3) and e2["drift"]["plain"].shape == (2,)
@@ -441,10 +443,10 @@ def test_chapter_plan_fits_the_step_budget():
     """
     plan = ex.CHAPTER
     configs = ex.chapter_configs(plan)
-    assert len(configs) == len(set(configs)) == 18
-    by_hand = (len(plan.seeds) * (4 * 1000 + 4 * 200 + 4 * 1000 + 2 * 1000 + 4 * 400)
-               + 2 * 3 * 2 * (ex.COST_WARMUP + 100))
-    assert ex.planned_training_steps(plan) == by_hand == 38_520
+    assert len(configs) == len(set(configs)) == 19
+    by_hand = (len(plan.seeds) * (5 * 1000 + 4 * 200 + 4 * 1000 + 2 * 1000 + 4 * 300)
+               + 2 * 2 * 2 * (ex.COST_WARMUP + 100))
+    assert ex.planned_training_steps(plan) == by_hand == 39_880
     assert ex.planned_training_steps(plan) <= ex.STEP_BUDGET
 
 
@@ -483,9 +485,10 @@ def test_chapter_code_is_lint_clean(tmp_path):
     script = tmp_path / "experiments_chapter.py"
     nb = jupytext.read(root / "book" / "experiments.md")
     nb.cells = [c for c in nb.cells if c.cell_type == "code"]
-    for cell in nb.cells:  # IPython magics are not Python
+    for cell in nb.cells:  # IPython magics are not Python; figure metadata is not code
         cell.source = "\n".join(line for line in cell.source.splitlines()
                                 if not line.startswith("%"))
+        cell.metadata = {}
     script.write_text(jupytext.writes(nb, fmt="py:percent"))
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--config",
                              str(root / "pyproject.toml"), str(script)],
@@ -497,3 +500,241 @@ def test_module_exports_exist():
     """Every name in __all__ is defined."""
     for name in ex.__all__:
         assert hasattr(ex, name)
+
+
+# --- the page's helpers and the findings (no training: synthetic runs) --------------------
+
+
+def _runs(test_acc, final=None, train=None, steps=None):
+    """A stand-in for train_runs' result: (S, E) test accuracy curves over steps 0, 25, ..."""
+    test_acc = np.asarray(test_acc, dtype=float)
+    steps = np.arange(test_acc.shape[1]) * 25 if steps is None else np.asarray(steps)
+    final = test_acc[:, -1] if final is None else np.asarray(final, dtype=float)
+    train = final if train is None else np.asarray(train, dtype=float)
+    return {"steps": steps, "test_acc": test_acc, "test_acc_final": final, "train_acc": train}
+
+
+def test_scaled_init_uses_he_for_relu_and_four_glorot_for_sigmoid():
+    """INIT_SCALED draws hidden weights with He's std for ReLU, 4 x Glorot's for sigmoid, and
+    Glorot's for the output layer; biases are zero."""
+    assert ex.scaled_init_std(100, 100, "relu") == pytest.approx(math.sqrt(0.02))
+    assert ex.scaled_init_std(100, 100, "sigmoid") == pytest.approx(0.4)
+    assert ex.scaled_init_std(100, 10, None) == pytest.approx(math.sqrt(2 / 110))
+    torch.manual_seed(0)
+    model = ex.make_mlp(64, 10, (400, 400), "sigmoid", init_std=ex.INIT_SCALED)
+    assert model[2].weight.std().item() == pytest.approx(4 * math.sqrt(2 / 800), rel=0.02)
+    assert model[-1].weight.std().item() == pytest.approx(math.sqrt(2 / 410), rel=0.05)
+    assert model[2].bias.abs().max().item() == 0
+
+
+def test_run_config_accepts_only_the_scaled_init_name():
+    """init_std may be a positive number, None or INIT_SCALED; another string is an error."""
+    assert RunConfig(init_std=ex.INIT_SCALED).init_std == "scaled"
+    with pytest.raises(ValueError, match="init_std"):
+        RunConfig(init_std="he")
+
+
+def test_hidden_spread_measures_each_hidden_layer():
+    """One value per activation: the std over examples of each unit's output, averaged."""
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 3), nn.Sigmoid(),
+                          nn.Linear(3, 1))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(3, 2))
+        model[0].bias.zero_()
+        model[2].weight.zero_()
+        model[2].bias.zero_()
+    x = torch.tensor([[1.0, 0.0], [3.0, 2.0]])
+    spread = ex.hidden_spread(model, x)
+    assert spread.shape == (2,)
+    assert spread[0] == pytest.approx((math.sqrt(2) + math.sqrt(2) + 0) / 3)
+    assert spread[1] == 0  # constant 0.5 for every example
+
+
+def test_signal_dies_out_in_ten_default_layers_but_not_with_bn(tiny):
+    """At initialization the spread of layer 10 is a tiny fraction of layer 1's with PyTorch's
+    default init, and of the same order with BN or with the scaled init (ReLU)."""
+    cfg = ex.deep_configs(activation="relu")
+    assert ex.spread_ratio_at_init(tiny, cfg["plain"], 0) < 1e-2
+    assert ex.spread_ratio_at_init(tiny, cfg["bn"], 0) > 0.5
+    scaled = RunConfig(hidden=(100,) * 10, init_std=ex.INIT_SCALED)
+    assert ex.spread_ratio_at_init(tiny, scaled, 0) > 0.1
+
+
+def test_rounding_for_at_least_and_at_most():
+    """floor_to and ceil_to round towards the safe side, exact values unchanged."""
+    assert ex.floor_to(97.79, 1) == 97.7 and ex.ceil_to(97.71, 1) == 97.8
+    assert ex.floor_to(0.5, 2) == 0.5 == ex.ceil_to(0.5, 2)
+
+
+def test_paired_difference_interval_and_direction():
+    """Mean of the per-seed differences with a Student-t interval (t = 4.303 for 3 seeds);
+    the direction is resolved only when the interval excludes zero."""
+    d = ex.paired_difference([3.0, 4.0, 5.0], [1.0, 1.0, 1.0])
+    assert d.mean == pytest.approx(3.0)
+    assert d.half_width == pytest.approx(4.3027 * 1.0 / math.sqrt(3), rel=1e-4)
+    assert d.direction == ex.Direction.HIGHER
+    assert ex.paired_difference([1.0, 2.0, 3.0], [2.0, 2.0, 2.0]).direction == \
+        ex.Direction.UNRESOLVED
+    assert ex.paired_difference([0.0, 0.1, 0.0], [1.0, 1.0, 1.1]).direction == ex.Direction.LOWER
+    one = ex.paired_difference([1.0], [0.0])
+    assert one.low == -math.inf and one.direction == ex.Direction.UNRESOLVED
+
+
+def test_learning_classifies_chance_slow_and_caught_up():
+    """At chance: every evaluation below CHANCE; caught up: every seed ends at the target."""
+    assert ex.learning(_runs([[0.1, 0.15], [0.1, 0.19]])) == ex.Learning.AT_CHANCE
+    assert ex.learning(_runs([[0.1, 0.5], [0.1, 0.95]])) == ex.Learning.SLOW
+    assert ex.learning(_runs([[0.1, 0.91], [0.1, 0.95]])) == ex.Learning.CATCHES_UP
+
+
+def test_steps_to_plateau_is_where_the_run_stays_near_its_best():
+    """The first evaluation after which every later one is within tol of the run's best."""
+    steps = np.array([0, 25, 50, 75, 100])
+    acc = np.array([[0.1, 0.95, 0.90, 0.97, 0.975], [0.1, 0.97, 0.97, 0.97, 0.97]])
+    np.testing.assert_array_equal(ex.steps_to_plateau(steps, acc, tol=0.01), [75, 25])
+
+
+def test_plateau_check_in_steps_and_in_passes():
+    """A plateau after 300 steps is far sooner than 10,000 iterations, but 300 batches of 60
+    are 13.4 passes over 1,347 images, about the note's 10 passes over MNIST."""
+    curve = np.minimum(np.linspace(0, 1, 41) * 4, 0.98)       # flat from step 250 on
+    check = ex.plateau_check(_runs([curve, curve], steps=np.arange(41) * 25), n_train=1347)
+    assert check.steps_max == 250 and check.claimed_epochs == 10
+    assert check.in_steps == ex.NoteClaim.SOONER and check.in_epochs == ex.NoteClaim.HOLDS
+
+
+def test_plateau_check_refuses_a_run_still_rising_at_the_end():
+    """A best accuracy reached only in the last quarter of the run cannot check the claim."""
+    curve = np.linspace(0.1, 0.9, 41)
+    check = ex.plateau_check(_runs([curve], steps=np.arange(41) * 25), n_train=1347)
+    assert check.in_steps == check.in_epochs == ex.NoteClaim.NOT_REACHED
+
+
+def _exp1(plain_sig, scaled_sig):
+    relu_bn = _runs([[0.1, 0.95, 0.98, 0.98], [0.1, 0.92, 0.97, 0.98]])
+    relu_plain = _runs([[0.1, 0.3, 0.4, 0.5], [0.1, 0.35, 0.45, 0.55]])
+    sig_bn = _runs([[0.1, 0.6, 0.95, 0.96], [0.1, 0.5, 0.9, 0.97]])
+    return {"relu": {"plain": relu_plain, "bn": relu_bn},
+            "sigmoid": {"plain": _runs(plain_sig), "bn": sig_bn,
+                        "plain_scaled": _runs(scaled_sig)}}
+
+
+def test_bn_vs_plain_finding_states_cases_and_safe_bounds():
+    """BN first and higher in every seed; the plain sigmoid at chance; the scaled one slow;
+    minima rounded down and maxima up."""
+    f = ex.bn_vs_plain_finding(_exp1([[0.1, 0.11, 0.1, 0.1]] * 2,
+                                     [[0.1, 0.3, 0.6, 0.7], [0.1, 0.3, 0.5, 0.6]]))
+    assert f.bn_sooner and f.bn_higher and f.sigmoid_bn_higher and f.relu_plain_rising
+    assert f.relu_bn_to90_max == 25 and f.relu_bn_final_min == 98.0
+    assert f.relu_plain_final_max == 55.0 and f.sig_plain_best == 11.0
+    assert (f.relu_plain, f.sig_plain, f.sig_scaled) == (
+        ex.Learning.SLOW, ex.Learning.AT_CHANCE, ex.Learning.SLOW)
+    assert f.init_alone_stops_plain
+
+
+def test_bn_vs_plain_finding_does_not_blame_the_init_when_the_fair_init_fails_too():
+    """If the scaled initialization leaves the plain sigmoid network at chance as well, the
+    finding does not say that the initialization alone stopped it."""
+    f = ex.bn_vs_plain_finding(_exp1([[0.1, 0.11, 0.1, 0.1]] * 2, [[0.1, 0.12, 0.1, 0.1]] * 2))
+    assert not f.init_alone_stops_plain
+
+
+def _exp2(width_plain, drift_plain):
+    three = np.ones(3)
+    return {"width": {"bn": 2.4 * three, "plain": width_plain * three},
+            "drift": {"bn": 0.02 * three, "plain": drift_plain * three},
+            "median_range": {"bn": 0.05 * three, "plain": 0.003 * three},
+            "median_final": {"bn": np.array([0.1, -0.1, 0.0]), "plain": 0.1 * three}}
+
+
+@pytest.mark.parametrize("width, drift, case", [
+    (0.003, 1.0, ex.PlainInput.COLLAPSED), (1.0, 0.5, ex.PlainInput.DRIFTS),
+    (1.0, 0.01, ex.PlainInput.NO_MORE_DRIFT)])
+def test_sigmoid_input_finding_cases(width, drift, case):
+    """Collapsed (band < 1 % of BN's), drifting more than BN in every seed, or neither."""
+    f = ex.sigmoid_input_finding(_exp2(width, drift))
+    assert f.plain == case and f.bn_stable and f.median_bn_absmax == 0.1
+
+
+def test_deep_finding_reports_chance_and_the_shrinking_signal():
+    """BN ends above the plain networks' best; the plain ones at chance; ratios rounded up
+    (plain, two significant digits) and down (BN)."""
+    at_chance = _runs([[0.1, 0.1], [0.1, 0.12]])
+    bn = _runs([[0.1, 0.96], [0.1, 0.97]])
+    exp3 = {"relu": {"plain": at_chance, "bn": bn}, "sigmoid": {"plain": at_chance, "bn": bn}}
+    shrink = {("relu", False): 1.41e-4, ("sigmoid", False): 2e-7, ("relu", True): 1.04,
+              ("sigmoid", True): 0.996, ("relu", "scaled"): 0.7, ("sigmoid", "scaled"): 0.01}
+    f = ex.deep_finding(exp3, shrink)
+    assert f.bn_ahead and f.plain == ex.Learning.AT_CHANCE and f.plain_best == 12.0
+    assert f.shrink_plain_max == pytest.approx(1.5e-4) and f.shrink_bn_min == 0.99
+    assert f.scaled_better and f.shrink_scaled_min == pytest.approx(0.01)
+
+
+def _exp4(x30_curves, x5_first=0.96):
+    slow = _runs([[0.1, 0.3, 0.5, 0.6]] * 3)
+    x1 = _runs([[0.1, 0.92, 0.97, 0.98]] * 3)
+    x5 = _runs([[0.1, x5_first, 0.975, 0.98], [0.1, x5_first, 0.975, 0.99],
+                [0.1, x5_first, 0.975, 0.985]])
+    return {1: {"plain": slow, "bn": x1}, 5: {"plain": slow, "bn": x5},
+            30: {"plain": _runs([[0.1, 0.5, 0.92, 0.95]] * 3), "bn": _runs(x30_curves)}}
+
+
+def test_learning_rate_finding_compares_x30_with_x5_as_the_paper_does():
+    """The target is BN x1's mean final accuracy less one point; x30 reaching it later in every
+    seed but ending higher (interval above zero) is the paper's ordering."""
+    f = ex.learning_rate_finding(_exp4([[0.1, 0.9, 0.975, 0.99], [0.1, 0.9, 0.975, 1.0],
+                                        [0.1, 0.9, 0.975, 0.995]], x5_first=0.972), (1, 5, 30))
+    assert f.target == pytest.approx(97.0)
+    assert f.x30_vs_x5 == ex.Ordering.LATER and f.final_diff.direction == ex.Direction.HIGHER
+    assert f.bn_sooner_everywhere and f.hi_stable and f.plain_hi == ex.Learning.CATCHES_UP
+
+
+def test_learning_rate_finding_sooner_and_unresolved():
+    """x30 there first in some seed and never later: sooner; a final difference whose interval
+    straddles zero is unresolved."""
+    f = ex.learning_rate_finding(_exp4([[0.1, 0.975, 0.98, 0.97], [0.1, 0.9, 0.975, 0.99],
+                                        [0.1, 0.9, 0.975, 0.985]]), (1, 5, 30))
+    assert f.x30_vs_x5 == ex.Ordering.SOONER
+    assert f.final_diff.direction == ex.Direction.UNRESOLVED
+    assert f.hi_to_target == "25, 50, 50"
+
+
+def test_regularizer_finding_gives_differences_with_intervals():
+    """Errors in percent; dropout's effect on the BN network is a paired difference whose
+    interval decides the direction; one test image is 100 / n_test percent."""
+    def five(acc, train=1.0):
+        return _runs(np.column_stack([np.full(3, 0.1), acc]), train=np.full(3, train))
+    exp5 = {"neither": five([0.97, 0.975, 0.98]), "dropout": five([0.96, 0.965, 0.97], 0.99),
+            "bn": five([0.98, 0.985, 0.99]), "both": five([0.980, 0.984, 0.990])}
+    f = ex.regularizer_finding(exp5, n_test=450)
+    assert f.err_bn == pytest.approx(1.5) and f.lowest == "bn"
+    assert f.dropout_on_bn.direction == ex.Direction.UNRESOLVED
+    assert f.dropout_on_plain.direction == ex.Direction.HIGHER
+    assert f.plain_fits and f.dropout_slows and f.one_image == pytest.approx(100 / 450)
+
+
+def test_cost_finding_when_the_plain_network_never_gets_there():
+    """With the plain network below 90 % at the end of the budget, BN's seconds to 90 % are set
+    against the whole budget's seconds."""
+    exp1 = _exp1([[0.1] * 4] * 2, [[0.1] * 4] * 2)
+    exp6 = {"machine": "m", 64: {"plain": 2000.0, "bn": 1000.0, "ratio": 2.0},
+            784: {"plain": 1000.0, "bn": 800.0, "ratio": 1.25}}
+    f = ex.cost_finding(exp6, exp1, n_features=64, steps=1000)
+    assert f.slower and f.verdict == ex.CostVerdict.PLAIN_NEVER
+    assert f.bn_seconds == pytest.approx(25 / 1000) and f.plain_seconds == pytest.approx(0.5)
+    assert (f.ratio_small, f.ratio_large) == (2.0, 1.25)
+
+
+def test_batch_size_finding():
+    """The degenerate pair, the worst network, and the four yes/no cases of experiment 7."""
+    def size(acc, batch_acc, frac, xhat, train=1.0):
+        runs = _runs(np.column_stack([np.full(2, 0.1), acc]), train=np.full(2, train))
+        return {"runs": runs, "batch_mode_test_acc": np.asarray(batch_acc), "frac_unit": frac,
+                "abs_xhat_max": xhat}
+    exp7 = {2: size([0.4, 0.45], [0.2, 0.25], 0.99, 1.0, train=0.5),
+            4: size([0.9, 0.92], [0.7, 0.72], 0.01, 1.7),
+            64: size([0.98, 0.99], [0.975, 0.985], 0.01, 5.0)}
+    f = ex.batch_size_finding(exp7)
+    assert f.degenerate and f.two_worst and f.batch_mode_no_better and not f.two_fits
+    assert f.gap_shrinks and f.four_recovers and f.frac2 == 99.0
+    assert f.gaps[4] == pytest.approx(20.0)
