@@ -104,13 +104,29 @@ def launch_urls(repository_url: str, branch: str, pagename: str, binderhub_url: 
     return urls
 
 
+def _front_matter(text: str) -> dict:
+    """The YAML front matter of a MyST page ({} when it has none or it does not parse)."""
+    if not text.startswith("---\n"):
+        return {}
+    end = text.find("\n---", 4)
+    try:
+        data = yaml.safe_load(text[4:end]) if end > 0 else None
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def is_chapter(source: Path) -> bool:
     """A page gets a launch notebook when it is a notebook (a MyST file with a kernelspec)
-    that runs on the course's library (it imports ``solutions``)."""
+    that runs on the course's library (it imports ``solutions``), unless its front matter says
+    ``launch_buttons: false`` (the assignments page computes its table with the library but has
+    nothing to try out)."""
     if source.suffix != ".md" or not source.is_file():
         return False
     text = source.read_text(encoding="utf-8")
-    return "kernelspec:" in text[:500] and "from solutions" in text
+    meta = _front_matter(text)
+    return ("kernelspec" in meta and "from solutions" in text
+            and meta.get("launch_buttons", True) is not False)
 
 
 def _rewrite_launch_buttons(app, pagename, templatename, context, doctree) -> None:

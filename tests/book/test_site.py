@@ -14,6 +14,7 @@ import html
 import json
 import os
 import re
+import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -522,8 +523,15 @@ def test_the_repository_url_is_written_down_once():
     """The repository URL appears in _config.yml and nowhere else in the sources (the launch
     extension, the workflow and the README read or name the setting instead)."""
     url = _repository_url()
-    tracked = [p for p in ROOT.rglob("*") if p.is_file()
-               and not {".git", "_build", ".venv", "node_modules"} & set(p.parts)
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode == 0:   # what git tracks or would track: not build outputs
+        candidates = [ROOT / line for line in listed.stdout.splitlines()]
+    else:                        # not a git checkout
+        candidates = [p for p in ROOT.rglob("*")
+                      if not {".git", "_build", ".venv", "node_modules"} & set(p.parts)
+                      and not any(part.endswith(".egg-info") for part in p.parts)]
+    tracked = [p for p in candidates if p.is_file()
                and p.suffix in (".py", ".md", ".yml", ".yaml", ".toml", ".cfg", ".txt", ".sh", "")]
     holders = [p.relative_to(ROOT).as_posix() for p in tracked
                if url in p.read_text(encoding="utf-8", errors="replace")]
