@@ -1,5 +1,6 @@
 """Tests of autograder.samples: the sample submissions exist where the grader expects them and
-each scores exactly what write_samples says, mistakes losing exactly the parts they break."""
+each scores exactly what write_samples says, mistakes losing exactly the checks they break and
+at least half of each part they touch."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ import pytest
 from autograder.assignments import ASSIGNMENTS
 from autograder.build.release import build_course
 from autograder.testing.inprocess import run_inprocess, with_source_tests
-from autograder.testing.samples import MISTAKES, Mutation, MutationError, mutate, write_samples
+from autograder.testing.samples import (
+    MISTAKES,
+    Mutation,
+    MutationError,
+    broken_checks,
+    lost_points,
+    mutate,
+    write_samples,
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +63,32 @@ def test_every_mistake_loses_some_but_not_all_points(samples):
             assert 0 < score < ASSIGNMENTS[name].max_score, (student, name)
 
 
+def test_every_sample_mistake_loses_at_least_half_of_each_part_it_breaks():
+    """No check is so light that a common mistake keeps more than half of a part it breaks."""
+    for mistake in MISTAKES:
+        for name, broken in mistake.breaks.items():
+            for part_id, lost in lost_points(name, broken).items():
+                part = ASSIGNMENTS[name].part(part_id)
+                assert lost >= part.points / 2, (mistake.student, name, part_id, lost)
+
+
+def test_breaks_naming_an_unknown_part_or_check_is_an_error():
+    """A mistake that says it breaks a part or check the assignment lacks is refused."""
+    with pytest.raises(ValueError, match="no part"):
+        broken_checks("batchnorm", frozenset({"no-such-part"}))
+    with pytest.raises(ValueError, match="no check"):
+        broken_checks("batchnorm", frozenset({"forward/no such check"}))
+    assert broken_checks("batchnorm", frozenset({"backward-closed/dx"})) == {
+        ("backward-closed", "dx")}
+
+
 def test_samples_score_exactly_as_expected(course, samples):
     """Graded in-process (test cells restored from the source), every sample earns its
-    expected score, and a mistake's broken parts are exactly those whose hidden tests fail
-    (so the score does not depend on whether its visible tests ran first)."""
+    expected score, and the checks a mistake breaks are exactly those that fail: one mistake
+    costs the part it is made in, never a later part that calls the wrong function."""
     dest, expected = samples
-    breaks = {(m.student, a): set(parts) for m in MISTAKES for a, parts in m.breaks.items()}
+    breaks = {(m.student, a): broken_checks(a, parts) for m in MISTAKES
+              for a, parts in m.breaks.items()}
     for (student, name), score in sorted(expected.items()):
         spec = ASSIGNMENTS[name]
         source = nbformat.read(course / "source" / name / f"{name}.ipynb", as_version=4)
@@ -67,11 +96,10 @@ def test_samples_score_exactly_as_expected(course, samples):
         run = run_inprocess(with_source_tests(sub, source), course / "release" / name, spec)
         assert run.score(spec) == score, (student, name, {p: r.message for p, r in
                                                           run.parts.items() if not r.passed})
-        hidden_failed = {p for p, r in run.parts.items() if not r.hidden_passed}
         if (student, name) in breaks:
-            assert hidden_failed == breaks[(student, name)], (student, name)
+            assert run.failed_checks() == breaks[(student, name)], (student, name)
         elif student == "perfect":
-            assert hidden_failed == set()
+            assert run.failed_checks() == set()
 
 
 def test_mutation_of_missing_or_repeated_text_is_an_error(course):
