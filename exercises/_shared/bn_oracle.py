@@ -79,12 +79,16 @@ def mistaken_running_var(x, running_var, momentum=0.1):
     }
 
 
-def mistaken_forward(x, eps=1e-5):
-    """What the normalized output (no gamma, beta) is under common mistakes, by name."""
+def mistaken_forward(x, eps=1e-5, weight=None, bias=None):
+    """What the output is under common mistakes, by name (gamma and beta applied per channel
+    when given, or, for the reshaping mistake, per column of the reshaped rows)."""
     x = np.asarray(x, dtype=np.float64)
     ax = _other_axes(x.ndim)
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    w = np.ones(x.shape[1]) if weight is None else np.asarray(weight, dtype=np.float64)
+    b = np.zeros(x.shape[1]) if bias is None else np.asarray(bias, dtype=np.float64)
     mean = x.mean(axis=ax, keepdims=True)
-    return {
+    normalized = {
         "did you normalize with the unbiased variance? Use the biased one (divide by m)":
             (x - mean) / np.sqrt(x.var(axis=ax, ddof=1, keepdims=True) + eps),
         "did you forget eps inside the square root?":
@@ -92,16 +96,15 @@ def mistaken_forward(x, eps=1e-5):
         "are the statistics over the wrong axes? Per channel means over every axis but 1 "
         f"(here {ax})":
             (x - x.mean(axis=0, keepdims=True)) / np.sqrt(x.var(axis=0, keepdims=True) + eps),
-    } | ({} if x.ndim == 2 else {
-        "did you reshape x to x.reshape(-1, C)? Its rows mix channels and positions for "
-        f"{x.ndim}-D input: reduce over the axes {ax} instead (or move the channel axis last "
-        "before reshaping)": _rows_normalized(x, eps)})
-
-
-def _rows_normalized(x, eps):
-    """What normalizing the columns of ``x.reshape(-1, C)`` gives, reshaped back."""
-    rows = x.reshape(-1, x.shape[1])
-    return ((rows - rows.mean(axis=0)) / np.sqrt(rows.var(axis=0) + eps)).reshape(x.shape)
+    }
+    out = {hint: y * w.reshape(shape) + b.reshape(shape) for hint, y in normalized.items()}
+    if x.ndim > 2:
+        rows = x.reshape(-1, x.shape[1])
+        rows = (rows - rows.mean(axis=0)) / np.sqrt(rows.var(axis=0) + eps) * w + b
+        out["did you reshape x to x.reshape(-1, C)? Its rows mix channels and positions for "
+            f"{x.ndim}-D input: reduce over the axes {ax} instead (or move the channel axis "
+            "last before reshaping)"] = rows.reshape(x.shape)
+    return out
 
 
 def explain(got, expected, mistakes, what, rtol=1e-6, atol=1e-8, x=None):

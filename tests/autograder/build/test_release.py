@@ -129,6 +129,20 @@ def test_release_contains_no_solution_or_hidden_tests(course, regions, name):
     assert leaks(course / "release" / name, regions) == []
 
 
+@pytest.mark.parametrize("kind", ["release", "solution"])
+def test_the_self_check_finds_the_released_notebooks_as_released(course, kind):
+    """`python check.py --no-run` in each release and solution folder (no course repository on
+    the path) finds no problem: check.py's checksums are those of the notebooks nbgrader
+    released, hidden tests removed."""
+    for name in NAMES:
+        folder = course / kind / name
+        proc = subprocess.run([sys.executable, "check.py", "--no-run"], cwd=folder,
+                              env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, (kind, name, proc.stdout + proc.stderr)
+        assert "PROBLEM" not in proc.stdout
+
+
 def test_leak_check_catches_a_pasted_solution(course, regions, tmp_path):
     """A release notebook with a solution region pasted in, re-indented, is caught."""
     folder = tmp_path / "batchnorm"

@@ -82,24 +82,68 @@ def test_breaks_naming_an_unknown_part_or_check_is_an_error():
         ("backward-closed", "dx")}
 
 
-def test_samples_score_exactly_as_expected(course, samples):
-    """Graded in-process (test cells restored from the source), every sample earns its
-    expected score, and the checks a mistake breaks are exactly those that fail: one mistake
-    costs the part it is made in, never a later part that calls the wrong function."""
+@pytest.fixture(scope="module")
+def graded(course, samples):
+    """Every sample graded in-process, test cells restored from the source notebook."""
     dest, expected = samples
+    runs = {}
+    for student, name in sorted(expected):
+        source = nbformat.read(course / "source" / name / f"{name}.ipynb", as_version=4)
+        sub = nbformat.read(dest / student / name / f"{name}.ipynb", as_version=4)
+        runs[(student, name)] = run_inprocess(with_source_tests(sub, source),
+                                              course / "release" / name, ASSIGNMENTS[name])
+    return runs
+
+
+def test_samples_score_exactly_as_expected(samples, graded):
+    """Every sample earns its expected score, and the checks a mistake breaks are exactly those
+    that fail: one mistake costs the part it is made in, never a later part that calls the
+    wrong function."""
+    _, expected = samples
     breaks = {(m.student, a): broken_checks(a, parts) for m in MISTAKES
               for a, parts in m.breaks.items()}
     for (student, name), score in sorted(expected.items()):
-        spec = ASSIGNMENTS[name]
-        source = nbformat.read(course / "source" / name / f"{name}.ipynb", as_version=4)
-        sub = nbformat.read(dest / student / name / f"{name}.ipynb", as_version=4)
-        run = run_inprocess(with_source_tests(sub, source), course / "release" / name, spec)
-        assert run.score(spec) == score, (student, name, {p: r.message for p, r in
-                                                          run.parts.items() if not r.passed})
+        run = graded[(student, name)]
+        assert run.score(ASSIGNMENTS[name]) == score, (student, name, {
+            p: r.message for p, r in run.parts.items() if not r.passed})
         if (student, name) in breaks:
             assert run.failed_checks() == breaks[(student, name)], (student, name)
         elif student == "perfect":
             assert run.failed_checks() == set()
+
+
+# what the visible tests say about each common mistake the notebooks warn about
+HINTS = {
+    ("unbiased-variance", "batchnorm", "forward"): "normalize with the unbiased variance",
+    ("unbiased-variance", "conv-batchnorm", "forward"): "normalize with the unbiased variance",
+    ("unbiased-variance", "torch-batchnorm", "function-forward"):
+        "normalize with the unbiased variance",
+    ("unbiased-variance", "per-layer-normalization", "layer-statistics"):
+        "the lecture uses the population deviation",
+    ("wrong-axes", "conv-batchnorm", "forward"): "did you reshape x to x.reshape(-1, C)?",
+    ("eps-forgotten", "batchnorm", "eval-mode"): "did you forget eps",
+    ("eps-forgotten", "torch-batchnorm", "function-forward"): "did you forget eps",
+    ("no-rescale", "dropout", "inverted-dropout"): "scale the kept units by 1/(1 - p)",
+    ("keep-drop-swapped", "dropout", "inverted-dropout"): "p is the probability of DROPPING",
+    ("momentum-swapped", "batchnorm", "running-stats"):
+        "running = (1 - momentum) * running + momentum * batch",
+    ("biased-running-variance", "torch-batchnorm", "running-stats"):
+        "fed with the unbiased variance",
+    ("backward-ignores-statistics", "batchnorm", "backward-closed"):
+        "the mean and the variance depend on x",
+    ("backward-ignores-statistics", "torch-batchnorm", "function-backward"):
+        "the mean and the variance depend on x",
+}
+
+
+def test_the_visible_tests_name_each_common_mistake(graded):
+    """The visible test of the part a common mistake breaks fails with the hint for exactly
+    that mistake (the conv notebook's warning about x.reshape(-1, C) among them), in plain
+    numbers, never a NumPy repr."""
+    for (student, name, part), hint in HINTS.items():
+        error = graded[(student, name)].parts[part].visible_error
+        assert hint in error, (student, name, part, error)
+        assert "np.float64(" not in error and "np.True_" not in error
 
 
 def test_mutation_of_missing_or_repeated_text_is_an_error(course):
