@@ -38,9 +38,11 @@ def channel_input(rng: np.random.Generator, shape: tuple, mean_spreads: float) -
 
 
 def input_words(x, what: str = "input") -> str:
-    """``a (5, 3, 4, 4) float64 input``: the kind of an array, never its values."""
+    """``a (5, 3, 4, 4) float64 input`` (``(5, 3) float64 inputs`` for a plural ``what``): the
+    kind of an array, never its values."""
     x = np.asarray(x)
-    return f"a {shape_text(x.shape)} {x.dtype} {what}"
+    article = "" if what.endswith("s") else "a "
+    return f"{article}{shape_text(x.shape)} {x.dtype} {what}"
 
 
 def labeller(table: dict[str, str]) -> Callable[[str], str]:

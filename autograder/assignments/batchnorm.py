@@ -31,7 +31,10 @@ from .spec import Assignment, Check, Part, allclose
 _FIELDS = [f.name for f in dataclasses.fields(ref.BatchNormCache)]
 _SCALARS = {"m": "int", "eps": "float"}
 _TUPLES = ("axes", "shape")
-CHECKED_FIELDS = tuple(f for f in _FIELDS if f not in _TUPLES)
+# the statistics first, so that a message names the first thing that went wrong
+_FIRST = ("mean", "var", "std", "invstd")
+CHECKED_FIELDS = tuple([f for f in _FIRST if f in _FIELDS]
+                       + [f for f in _FIELDS if f not in _TUPLES and f not in _FIRST])
 
 
 def cache_case(cache, prefix: str) -> dict:
@@ -162,7 +165,7 @@ def running_reference(case):
 
 def describe_running(case) -> str:
     steps = int(case["steps"])
-    return (f"{steps} training step{'s' * (steps > 1)} on {input_words(case['x0'], 'inputs')}"
+    return (f"{steps} training step{'s' * (steps > 1)} with {input_words(case['x0'], 'inputs')}"
             f", momentum={float(case['momentum']):g}")
 
 

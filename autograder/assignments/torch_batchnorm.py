@@ -151,7 +151,7 @@ def _running_reference(case):
 
 def _describe_running(case) -> str:
     steps = int(case["steps"])
-    return (f"{steps} training step{'s' * (steps > 1)} on {input_words(case['x0'], 'inputs')}"
+    return (f"{steps} training step{'s' * (steps > 1)} with {input_words(case['x0'], 'inputs')}"
             f", momentum={float(case['momentum']):g}")
 
 
@@ -275,8 +275,8 @@ def _describe_module(case) -> str:
     momentum = float(case["momentum"])
     steps = int(case["steps"])
     return (f"BatchNorm2d({int(case['channels'])}, momentum="
-            f"{'None' if momentum < 0 else format(momentum, 'g')}), {steps} training steps on "
-            f"{input_words(case['x0'], 'inputs')}, then evaluation mode")
+            f"{'None' if momentum < 0 else format(momentum, 'g')}), {steps} training steps "
+            f"with {input_words(case['x0'], 'inputs')}, then evaluation mode")
 
 
 MODULE_PROBE = """

@@ -86,13 +86,27 @@ def score_checks(part: Part, cases: list, expected: list, got: Mapping[int, Mapp
 
 
 def part_message(part: Part, checks: list[CheckResult], n_cases: int) -> str:
-    """What the part's row says: that every check passed, or what each failed check found."""
+    """What the part's row says: that every check passed; for a part of one check what it
+    found; for a part of several, which checks passed (each check's row says what it found)."""
     failed = [c for c in checks if not c.passed]
     if not failed:
         return f"right on all {n_cases} hidden cases"
     if len(part.scoring) == 1:
         return failed[0].message
-    return "; ".join(f"{c.name}: {c.message}" for c in failed)
+    if all(c.message == NOT_IMPLEMENTED for c in failed) and len(failed) == len(checks):
+        return NOT_IMPLEMENTED
+    right = [c.name for c in checks if c.passed]
+    return (f"{len(right)} of {len(checks)} checks right"
+            + (f" ({', '.join(right)})" if right else "") + "; wrong: "
+            + "; ".join(f"{c.name}: {c.message}" for c in failed))
+
+
+def visible_text(error: str) -> str:
+    """A visible test's error for the part's message: an assertion's own words, else what was
+    raised."""
+    if error_kind(error) == "AssertionError":
+        return error.split(":", 1)[1].strip() if ":" in error else "an assertion failed"
+    return error_text(error)
 
 
 def judge(part: Part, cases: list, expected: list, payloads: list, why_missing: str = "",
@@ -104,7 +118,7 @@ def judge(part: Part, cases: list, expected: list, payloads: list, why_missing: 
     def result(checks: list[CheckResult], message: str) -> PartResult:
         score = float(sum(c.score for c in checks))
         if visible_error and message != NOT_IMPLEMENTED:
-            message += f" (the visible tests fail: {error_text(visible_error)})"
+            message += f" (the visible tests fail: {visible_text(visible_error)})"
         return PartResult(part.id, part.title, float(part.points), score,
                           cap(message, 3 * MAX_TEXT), checks)
 
