@@ -141,6 +141,27 @@ def test_a_stub_is_not_implemented_yet_and_an_error_elsewhere_is_a_problem(tmp_p
     assert report.count("visible tests pass") == 4
 
 
+@pytest.mark.slow
+def test_the_notebooks_last_cell_runs_the_self_check_in_a_fresh_process(tmp_path):
+    """Run in Jupyter, the solution notebook's last cell checks the notebook as saved (in a
+    separate process and a fresh kernel) and prints the report; the run it starts does not
+    start another."""
+    from nbclient import NotebookClient
+    path = structural.write(tmp_path, "untouched")
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, kernel_name="python3", timeout=600, allow_errors=False,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    saved = {k: os.environ.pop(k) for k in ("PYTHONPATH", *selfcheck.GRADING_MARKERS)
+             if k in os.environ}
+    try:
+        client.execute(cwd=str(tmp_path))
+    finally:
+        os.environ.update(saved)
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    assert "Self-check of dropout.ipynb" in text and "No problems found" in text, text
+    assert text.count("visible tests pass") == 5
+
+
 def test_the_plain_runner_runs_cells_in_order_without_jupyter(tmp_path, monkeypatch):
     """Without nbclient the cells run in order in a new Python process, each cell's error
     kept and a cell that takes too long stopped."""
