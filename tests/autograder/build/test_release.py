@@ -237,25 +237,37 @@ def test_release_folder_has_no_stock_harness(course):
 
 @pytest.mark.slow
 def test_stock_nbgrader_autograde_grades_the_course(course):
-    """nbgrader's own autograde (unsandboxed, via the stock harness) gives the solution full
-    marks and a submission with a mistake exactly its expected score."""
+    """nbgrader's own autograde (unsandboxed, via the stock harness) gives each test cell the
+    points its hidden checks earn, as our grader does, except that a test cell whose visible
+    tests fail earns nothing there: the solution scores full marks, a mistake the visible
+    tests catch loses its whole part."""
     from nbgrader.api import Gradebook
 
+    from autograder.testing.inprocess import run_inprocess, with_source_tests
     from autograder.testing.samples import write_samples
-    expected = write_samples(course, course / "samples")
+    write_samples(course, course / "samples")
     env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg",
                PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    source = nbformat.read(course / "source" / "dropout" / "dropout.ipynb", as_version=4)
+    expected = {}
     for student in ("perfect", "no-rescale"):
         dest = course / "submitted" / student / "dropout"
         shutil.copytree(course / "samples" / student / "dropout", dest, dirs_exist_ok=True)
+        run = run_inprocess(with_source_tests(nbformat.read(dest / "dropout.ipynb", 4), source),
+                            course / "release" / "dropout", ASSIGNMENTS["dropout"])
+        expected[student] = {p: 0.0 if r.visible_error else r.score
+                             for p, r in run.parts.items()}
         proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "dropout",
                                "--student", student, "--force"], cwd=course, env=env,
                               capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sum(expected["perfect"].values()) == ASSIGNMENTS["dropout"].max_score
+    assert expected["no-rescale"]["inverted-dropout"] == 0.0
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for student in ("perfect", "no-rescale"):
             sub = gb.find_submission("dropout", student)
-            assert sub.score == pytest.approx(expected[(student, "dropout")]), student
+            got = {g.name: g.score for nb in sub.notebooks for g in nb.grades}
+            assert got == pytest.approx(expected[student]), student
 
 
 def test_rerelease_with_changed_cells_is_refused_before_anything_changes(tmp_path, capsys,
