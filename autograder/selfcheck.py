@@ -243,19 +243,23 @@ def _outcome(cell) -> tuple[str, str]:
     return "ok", ""
 
 
-def run_with_nbclient(nb: dict, folder: str, timeout: float) -> tuple[dict, str]:
-    """Run every code cell in a fresh kernel; (cell index -> (outcome, error), note)."""
+def run_with_nbclient(nb: dict, folder: str, timeout: float,
+                      kernel: str) -> tuple[dict, str]:
+    """Run every code cell in a fresh ``kernel``; (cell index -> (outcome, error), note)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    cells = [dict(c, source=source_text(c) or "", outputs=[], execution_count=None)
-             if c.get("cell_type") == "code" else dict(c, source=source_text(c) or "")
-             for c in usable_cells(nb)]
-    node = nbformat.from_dict(dict(nb, cells=cells))
-    meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
-    name = (meta.get("kernelspec") or {}).get("name") or "python3"
-    client = NotebookClient(node, timeout=timeout, kernel_name=name, allow_errors=True,
+    cells = []
+    for c in usable_cells(nb):
+        meta = c.get("metadata") if isinstance(c.get("metadata"), dict) else {}
+        cell = {"cell_type": c["cell_type"], "source": source_text(c), "metadata": meta}
+        if c["cell_type"] == "code":
+            cell.update(outputs=[], execution_count=None)
+        cells.append(cell)
+    node = nbformat.from_dict({"cells": cells, "metadata": {}, "nbformat": 4,
+                               "nbformat_minor": 5})
+    client = NotebookClient(node, timeout=timeout, kernel_name=kernel, allow_errors=True,
                             resources={"metadata": {"path": folder}})
     results: dict[int, tuple[str, str]] = {}
     stopped = ""
@@ -279,7 +283,7 @@ def run_with_nbclient(nb: dict, folder: str, timeout: float) -> tuple[dict, str]
                                            "memory, or the code ended the process)")
                 continue
             results[index] = _outcome(cell)
-    return results, f"in a fresh {name} kernel"
+    return results, f"in a fresh {kernel} kernel"
 
 
 _CELL_RUNNER = r"""
@@ -292,18 +296,22 @@ except Exception:
     transform = lambda s: s
 def alarm(*_):
     raise TimeoutError(f"did not finish within {timeout:g} s, the grader's limit per cell")
-signal.signal(signal.SIGALRM, alarm)
+timed = hasattr(signal, "SIGALRM")  # not on Windows: there only the whole run is timed
+if timed:
+    signal.signal(signal.SIGALRM, alarm)
 ns = {"__name__": "__main__"}
 results = {}
 for index, src in cells:
-    signal.alarm(max(1, int(timeout)))
+    if timed:
+        signal.alarm(max(1, int(timeout)))
     try:
         exec(compile(transform(src), f"<cell {index + 1}>", "exec"), ns)
         results[index] = ["ok", ""]
     except BaseException as exc:
         results[index] = ["error", f"{type(exc).__name__}: {exc}"]
     finally:
-        signal.alarm(0)
+        if timed:
+            signal.alarm(0)
     json.dump(results, open(out, "w"))
 """
 
@@ -342,7 +350,16 @@ def run_notebook(nb: dict, folder: str, timeout: float) -> tuple[dict, str]:
         import nbformat  # noqa: F401
     except ImportError:
         return run_plain(nb, folder, timeout)
-    return run_with_nbclient(nb, folder, timeout)
+    meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+    spec = meta.get("kernelspec") if isinstance(meta.get("kernelspec"), dict) else {}
+    why = ""
+    for kernel in dict.fromkeys([spec.get("name") or "python3", "python3"]):
+        try:
+            return run_with_nbclient(nb, folder, timeout, str(kernel))
+        except Exception as exc:  # the kernel could not be started (not installed, no answer)
+            why = f"{type(exc).__name__}: {_first_line(exc)}"
+    results, how = run_plain(nb, folder, timeout)
+    return results, f"{how[:how.index(' (')]} (no Jupyter kernel started: {why})"
 
 
 def check_run(nb: dict, folder: str, release: dict, report: Report) -> None:

@@ -178,6 +178,19 @@ def test_the_plain_runner_runs_cells_in_order_without_jupyter(tmp_path, monkeypa
     assert results[4][0] == "error" and "did not finish within 2 s" in results[4][1]
 
 
+def test_a_kernel_that_is_not_installed_falls_back_to_python3(tmp_path, monkeypatch):
+    """A notebook saved with a kernel this machine lacks runs in the python3 kernel, the one
+    the grader uses, cells given as lists of lines or without metadata alike."""
+    monkeypatch.setenv("SELFCHECK_RUNNING", "1")
+    nb = {"metadata": {"kernelspec": {"name": "no-such-kernel"}},
+          "cells": [{"cell_type": "code", "source": ["x = ", "1"]},
+                    {"cell_type": "code", "source": "x // 0"}]}
+    results, how = selfcheck.run_notebook(nb, str(tmp_path), timeout=60)
+    assert how == "in a fresh python3 kernel"
+    assert results == {0: ("ok", ""), 1: ("error", "ZeroDivisionError: integer division or "
+                                                    "modulo by zero")}
+
+
 def test_cli_exit_status_2_names_the_notebooks_it_found(tmp_path):
     """`python check.py NAME` for a file that is not there exits with 2 and lists the
     notebooks of the folder, naming the one the grader looks for."""
