@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 import numpy as np
+
+from .spec import shape_text
 
 
 def f64(x) -> np.ndarray:
@@ -30,3 +35,29 @@ def channel_input(rng: np.random.Generator, shape: tuple, mean_spreads: float) -
     bshape = (1, C) + (1,) * (len(shape) - 2)
     scales = channel_scales(rng, C).reshape(bshape)
     return rng.normal(size=shape) * scales + rng.normal(size=bshape) * mean_spreads * scales
+
+
+def input_words(x, what: str = "input") -> str:
+    """``a (5, 3, 4, 4) float64 input`` (``(5, 3) float64 inputs`` for a plural ``what``): the
+    kind of an array, never its values."""
+    x = np.asarray(x)
+    article = "" if what.endswith("s") else "a "
+    return f"{article}{shape_text(x.shape)} {x.dtype} {what}"
+
+
+def labeller(table: dict[str, str]) -> Callable[[str], str]:
+    """A :attr:`~autograder.assignments.spec.Part.label` from ``{regex: words}``: the first
+    pattern that matches a recorded output's whole name gives its words, in which ``{n}`` is
+    the number the pattern's group captured, counted from 1 (``y0`` -> step 1); other names
+    stay as they are."""
+    compiled = [(re.compile(pattern), words) for pattern, words in table.items()]
+
+    def label(name: str) -> str:
+        for pattern, words in compiled:
+            match = pattern.fullmatch(name)
+            if match:
+                n = int(match.group(1)) + 1 if match.groups() else 0
+                return words.format(n=n)
+        return name
+
+    return label

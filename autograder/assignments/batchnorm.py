@@ -5,17 +5,70 @@ the numerical gradient that checks them.
 Conventions graded: eps = 1e-5; normalize with the biased batch variance; running statistics as
 PyTorch, ``running = (1 - momentum) * running + momentum * batch``, updated in place, the
 running variance fed the unbiased batch variance.
+
+Each part is graded on its own. The forward pass is checked on its output and on the cache it
+fills. The backward passes get a cache filled by the reference forward pass: its fields travel
+as numbers in the case and the probe builds the notebook's ``BatchNormCache`` from them
+(:func:`cache_probe`). The running statistics are graded with ``batch_norm_forward`` standing in
+for the reference forward pass on the case's inputs (its outputs drawn into the case the same
+way), so a wrong forward pass costs the forward part only.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
 from solutions import batchnorm as ref
 from solutions import gradcheck
 
-from ._common import channel_input, f64
-from .spec import Assignment, Part, allclose_check
+from ._common import channel_input, f64, input_words, labeller
+from .spec import Assignment, Check, Part, allclose
+
+# the cache's fields, by how they travel: arrays, then the int m, the float eps, and the tuples
+# axes and shape (the forward part checks the numbers, not the bookkeeping tuples)
+_FIELDS = [f.name for f in dataclasses.fields(ref.BatchNormCache)]
+_SCALARS = {"m": "int", "eps": "float"}
+_TUPLES = ("axes", "shape")
+# the statistics first, so that a message names the first thing that went wrong
+_FIRST = ("mean", "var", "std", "invstd")
+CHECKED_FIELDS = tuple([f for f in _FIRST if f in _FIELDS]
+                       + [f for f in _FIELDS if f not in _TUPLES and f not in _FIRST])
+
+
+def cache_case(cache, prefix: str) -> dict:
+    """A forward pass's cache as case data: one plain number or array per field."""
+    out = {}
+    for name in _FIELDS:
+        value = getattr(cache, name)
+        if name in _TUPLES:
+            out[prefix + name] = np.array(value, dtype=np.int64)
+        elif name in _SCALARS:
+            out[prefix + name] = int(value) if _SCALARS[name] == "int" else float(value)
+        else:
+            out[prefix + name] = f64(value)
+    return out
+
+
+def cache_probe(prefix_expr: str) -> str:
+    """Probe source for a ``BatchNormCache`` built in the kernel from the fields that
+    :func:`cache_case` put in the case under the prefix ``prefix_expr`` evaluates to."""
+    args = []
+    for name in _FIELDS:
+        key = f"case[{prefix_expr} + {name!r}]"
+        if name in _TUPLES:
+            args.append(f"{name}=tuple(int(v) for v in np.ravel({key}))")
+        elif name in _SCALARS:
+            args.append(f"{name}={_SCALARS[name]}({key})")
+        else:
+            args.append(f"{name}=np.array({key}, dtype=float)")
+    return "BatchNormCache(" + ", ".join(args) + ")"
+
+
+def _affine_words(case) -> str:
+    return "weight and bias given" if bool(case.get("affine", True)) else \
+        "weight and bias None"
 
 
 def _fc_input(rng, channels=None):
@@ -24,6 +77,8 @@ def _fc_input(rng, channels=None):
     d = int(rng.integers(2, 7)) if channels is None else channels
     return channel_input(rng, (n, d), mean_spreads=3)
 
+
+# -- forward ------------------------------------------------------------------------------------
 
 def forward_cases(make_input):
     """Cases for the forward part: inputs from ``make_input(rng, channels=None)``, with and
@@ -41,21 +96,42 @@ def forward_cases(make_input):
 
 def forward_reference(case):
     affine = bool(case["affine"])
-    y, _ = ref.batch_norm_forward(case["x"], case["weight"] if affine else None,
-                                  case["bias"] if affine else None, float(case["eps"]))
-    return {"y": f64(y)}
+    y, cache = ref.batch_norm_forward(case["x"], case["weight"] if affine else None,
+                                      case["bias"] if affine else None, float(case["eps"]))
+    out = {"y": f64(y)}
+    out.update({f"cache_{k}": v for k, v in cache_case(cache, "").items()
+                if k in CHECKED_FIELDS})
+    return out
 
 
-FORWARD_PROBE = """
+def describe_forward(case) -> str:
+    eps = float(case["eps"])
+    return (f"{input_words(case['x'])}, {_affine_words(case)}"
+            + ("" if eps == 1e-5 else f", eps={eps:g}"))
+
+
+FORWARD_PROBE = f"""
 affine = bool(case["affine"])
 y, cache = batch_norm_forward(case["x"], case["weight"] if affine else None,
                               case["bias"] if affine else None, float(case["eps"]))
 record(y=np.asarray(y, dtype=float))
+record(**{{"cache_" + name: np.asarray(getattr(cache, name), dtype=float)
+          for name in {CHECKED_FIELDS!r}}})
 """
 
+FORWARD_CHECKS = (Check("output y", 1, outputs=("y",)),
+                  Check("the cache's batch statistics", 1, outputs=("cache_*",)))
+
+
+def forward_label(name: str) -> str:
+    return f"cache.{name[6:]}" if name.startswith("cache_") else name
+
+
+# -- running statistics -------------------------------------------------------------------------
 
 def running_cases(make_input):
-    """Several training steps in a row with one momentum, from given running statistics."""
+    """Several training steps in a row with one momentum, from given running statistics; each
+    step's input comes with the reference forward pass's output and cache (``ref<i>_``)."""
     def cases(rng):
         out = []
         for momentum, steps in [(0.1, 3), (0.3, 2), (0.05, 1)]:
@@ -66,6 +142,11 @@ def running_cases(make_input):
                     "running_var": rng.uniform(0.5, 2.0, size=C), "x0": x0}
             for i in range(1, steps):
                 case[f"x{i}"] = make_input(rng, channels=C)
+            for i in range(steps):
+                y, cache = ref.batch_norm_forward(case[f"x{i}"], case["weight"], case["bias"],
+                                                  1e-5)
+                case[f"ref{i}_y"] = f64(y)
+                case.update(cache_case(cache, f"ref{i}_"))
             out.append(case)
         return out
     return cases
@@ -82,16 +163,50 @@ def running_reference(case):
     return out
 
 
-RUNNING_PROBE = """
+def describe_running(case) -> str:
+    steps = int(case["steps"])
+    return (f"{steps} training step{'s' * (steps > 1)} with {input_words(case['x0'], 'inputs')}"
+            f", momentum={float(case['momentum']):g}")
+
+
+RUNNING_PROBE = f"""
+global batch_norm_forward
+own_forward = batch_norm_forward
+
+def same(a, b):
+    return a is not None and np.shape(a) == np.shape(b) and np.array_equal(a, b)
+
+def reference_forward(x, weight=None, bias=None, eps=1e-5):
+    # the reference forward pass for this case's inputs (numbers drawn by the grader), so that
+    # batch_norm is graded on its own; any other call goes to the notebook's own
+    for i in range(int(case["steps"])):
+        if same(x, case[f"x{{i}}"]) and same(weight, case["weight"]) and \\
+                same(bias, case["bias"]) and float(eps) == 1e-5:
+            prefix = f"ref{{i}}_"
+            return np.array(case[prefix + "y"]), {cache_probe("prefix")}
+    return own_forward(x, weight, bias, eps)
+
 rm = np.array(case["running_mean"], dtype=float)
 rv = np.array(case["running_var"], dtype=float)
-for i in range(int(case["steps"])):
-    y = batch_norm(case[f"x{i}"], rm, rv, case["weight"], case["bias"], training=True,
-                   momentum=float(case["momentum"]), eps=1e-5)
-    record(**{f"y{i}": np.asarray(y, dtype=float)})
+batch_norm_forward = reference_forward
+try:
+    for i in range(int(case["steps"])):
+        y = batch_norm(case[f"x{{i}}"], rm, rv, case["weight"], case["bias"], training=True,
+                       momentum=float(case["momentum"]), eps=1e-5)
+        record(**{{f"y{{i}}": np.asarray(y, dtype=float)}})
+finally:
+    batch_norm_forward = own_forward
 record(running_mean=np.asarray(rm, dtype=float), running_var=np.asarray(rv, dtype=float))
 """
 
+RUNNING_CHECKS = (Check("output and running mean", 1, outputs=("y*", "running_mean")),
+                  Check("running variance", 1, outputs=("running_var",)))
+RUNNING_LABELS = labeller({r"y(\d+)": "y of training step {n}",
+                           "running_mean": "running_mean after the last step",
+                           "running_var": "running_var after the last step"})
+
+
+# -- evaluation mode ----------------------------------------------------------------------------
 
 def eval_cases(make_input):
     def cases(rng):
@@ -116,6 +231,10 @@ def eval_reference(case):
     return {"y": f64(y), "running_mean": rm, "running_var": rv}
 
 
+def describe_eval(case) -> str:
+    return f"{input_words(case['x'])} in evaluation mode, {_affine_words(case)}"
+
+
 EVAL_PROBE = """
 affine = bool(case["affine"])
 rm = np.array(case["running_mean"], dtype=float)
@@ -124,7 +243,12 @@ y = batch_norm(case["x"], rm, rv, case["weight"] if affine else None,
                case["bias"] if affine else None, training=False, eps=1e-5)
 record(y=np.asarray(y, dtype=float), running_mean=rm, running_var=rv)
 """
+EVAL_LABELS = labeller({"y": "y in evaluation mode",
+                        "running_mean": "running_mean (evaluation mode must not change it)",
+                        "running_var": "running_var (evaluation mode must not change it)"})
 
+
+# -- numerical gradient -------------------------------------------------------------------------
 
 def _numgrad_cases(rng):
     out = []
@@ -147,6 +271,10 @@ def _numgrad_reference(case):
     return {"grad": f64(g), "x_after": f64(case["x"])}
 
 
+def _describe_numgrad(case) -> str:
+    return f"{input_words(case['x'], 'x')}, h={float(case['h']):g}"
+
+
 NUMGRAD_PROBE = """
 x = np.array(case["x"], dtype=np.float64)
 A = np.array(case["A"], dtype=np.float64)
@@ -156,14 +284,20 @@ record(grad=np.asarray(g, dtype=float), x_after=x)
 """
 
 
+# -- backward -----------------------------------------------------------------------------------
+
 def backward_cases(make_input):
+    """Inputs, an upstream gradient and the reference forward pass's cache (``cache_``)."""
     def cases(rng):
         out = []
         for _ in range(3):
             x = make_input(rng)
             C = x.shape[1]
-            out.append({"x": x, "dy": rng.normal(size=x.shape), "weight": rng.normal(size=C),
-                        "bias": rng.normal(size=C)})
+            case = {"x": x, "dy": rng.normal(size=x.shape), "weight": rng.normal(size=C),
+                    "bias": rng.normal(size=C)}
+            _, cache = ref.batch_norm_forward(x, case["weight"], case["bias"], 1e-5)
+            case.update(cache_case(cache, "cache_"))
+            out.append(case)
         return out
     return cases
 
@@ -177,16 +311,23 @@ def backward_reference(staged: bool):
     return reference
 
 
+def describe_backward(case) -> str:
+    return f"{input_words(case['x'])} with a cache from a correct forward pass"
+
+
 def backward_probe(function: str) -> str:
     return f"""
-y, cache = batch_norm_forward(case["x"], case["weight"], case["bias"], 1e-5)
+cache = {cache_probe('"cache_"')}
 dx, dweight, dbias = {function}(case["dy"], cache)
 record(dx=np.asarray(dx, dtype=float), dweight=np.asarray(dweight, dtype=float),
        dbias=np.asarray(dbias, dtype=float))
 """
 
 
-VALUES = allclose_check(rtol=1e-6, atol=1e-9)
+BACKWARD_CHECKS = (Check("dx", 1, outputs=("dx",)),
+                   Check("dweight and dbias", 1, outputs=("dweight", "dbias")))
+
+VALUES = allclose(rtol=1e-6, atol=1e-9)
 
 ASSIGNMENT = Assignment(
     name="batchnorm", chapter="ch-minibatch",
@@ -196,19 +337,25 @@ ASSIGNMENT = Assignment(
     parts=(
     Part(id="forward", points=2, title="Training-mode forward pass",
          make_cases=forward_cases(_fc_input), reference=forward_reference, probe=FORWARD_PROBE,
-         check=VALUES),
+         compare=VALUES, checks=FORWARD_CHECKS, describe=describe_forward, label=forward_label),
     Part(id="running-stats", points=2, title="Running statistics in training mode",
          make_cases=running_cases(_fc_input), reference=running_reference,
-         probe=RUNNING_PROBE, check=VALUES),
+         probe=RUNNING_PROBE, compare=VALUES, checks=RUNNING_CHECKS,
+         describe=describe_running, label=RUNNING_LABELS),
     Part(id="eval-mode", points=1, title="Evaluation mode", make_cases=eval_cases(_fc_input),
-         reference=eval_reference, probe=EVAL_PROBE, check=VALUES),
+         reference=eval_reference, probe=EVAL_PROBE, compare=VALUES, describe=describe_eval,
+         label=EVAL_LABELS),
     Part(id="numerical-gradient", points=1, title="Numerical gradient by centred differences",
          make_cases=_numgrad_cases, reference=_numgrad_reference, probe=NUMGRAD_PROBE,
-         check=allclose_check(rtol=1e-6, atol=1e-8)),
+         compare=allclose(rtol=1e-6, atol=1e-8), describe=_describe_numgrad,
+         label=labeller({"x_after": "x after the call (restore every entry you perturb)",
+                         "grad": "the gradient"})),
     Part(id="backward-staged", points=2, title="Backward pass, node by node",
          make_cases=backward_cases(_fc_input), reference=backward_reference(True),
-         probe=backward_probe("batch_norm_backward_staged"), check=VALUES),
+         probe=backward_probe("batch_norm_backward_staged"), compare=VALUES,
+         checks=BACKWARD_CHECKS, describe=describe_backward),
     Part(id="backward-closed", points=2, title="Backward pass in closed form",
          make_cases=backward_cases(_fc_input), reference=backward_reference(False),
-         probe=backward_probe("batch_norm_backward"), check=VALUES),
+         probe=backward_probe("batch_norm_backward"), compare=VALUES,
+         checks=BACKWARD_CHECKS, describe=describe_backward),
 ))

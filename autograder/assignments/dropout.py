@@ -13,12 +13,17 @@ import numpy as np
 
 from solutions import dropout as ref
 
-from ._common import f64, random_shape
-from .spec import Assignment, Part, allclose_check
+from ._common import f64, input_words, labeller, random_shape
+from .spec import Assignment, Check, Part, allclose
 
 
 def _seed(rng) -> int:
     return int(rng.integers(0, 2**31 - 1))
+
+
+def _drawn(case) -> bool:
+    """A training-mode case with 0 < p < 1: the only kind that draws a mask."""
+    return bool(case["training"]) and 0.0 < float(case["p"]) < 1.0
 
 
 # -- inverted dropout -----------------------------------------------------------------------
@@ -49,6 +54,11 @@ y2 = dropout(case["x"], p, training, np.random.default_rng(seed))
 record(y=np.asarray(y, dtype=float), dx=np.asarray(dx, dtype=float),
        y_dropout=np.asarray(y2, dtype=float))
 """
+
+
+def _describe_inverted(case) -> str:
+    mode = "training mode" if bool(case["training"]) else "evaluation mode"
+    return f"{input_words(case['x'], 'x')}, p={float(case['p']):g}, {mode}"
 
 # -- the lecture's dropout ------------------------------------------------------------------
 
@@ -174,6 +184,12 @@ record(X_dropped=np.asarray(Xd, dtype=float), keep=np.asarray(keep, dtype=float)
                        dtype=float))
 """
 
+def _describe_masks(case) -> str:
+    sizes = [int(v) for v in case["sizes"]]
+    return (f"layer sizes {sizes}, p={float(case['p']):g}, "
+            f"drop_input={bool(case['drop_input'])}")
+
+
 ASSIGNMENT = Assignment(
     name="dropout", chapter="ch-dropout",
     summary=("Inverted dropout forward and backward, the lecture's form with its corrected "
@@ -182,17 +198,43 @@ ASSIGNMENT = Assignment(
     parts=(
     Part(id="inverted-dropout", points=3, title="Inverted dropout: forward and backward",
          make_cases=_inverted_cases, reference=_inverted_reference, probe=INVERTED_PROBE,
-         check=allclose_check(rtol=1e-10, atol=1e-12)),
+         compare=allclose(rtol=1e-10, atol=1e-12), describe=_describe_inverted,
+         checks=(Check("training mode", 1, outputs=("y", "y_dropout"), when=_drawn),
+                 Check("backward", 1, outputs=("dx",)),
+                 Check("p = 0, p = 1 and evaluation mode", 1, outputs=("y", "y_dropout"),
+                       when=lambda case: not _drawn(case))),
+         label=labeller({"y": "y of dropout_forward", "y_dropout": "the output of dropout",
+                         "dx": "dx of dropout_backward"})),
     Part(id="lecture-dropout", points=1, title="The lecture's dropout and inference rule",
          make_cases=_lecture_cases, reference=_lecture_reference, probe=LECTURE_PROBE,
-         check=allclose_check(rtol=1e-10, atol=1e-12)),
+         compare=allclose(rtol=1e-10, atol=1e-12),
+         describe=lambda case: f"{input_words(case['x'], 'x')}, p={float(case['p']):g}",
+         label=labeller({"y": "y of lecture_dropout_train", "mask": "its mask",
+                         "inference": "the output of lecture_dropout_inference"})),
     Part(id="connected-masks", points=2, title="Masks with the connectivity rule",
          make_cases=_masks_cases, reference=_masks_reference, probe=MASKS_PROBE,
-         check=allclose_check(rtol=0, atol=0)),
+         compare=allclose(rtol=0, atol=0), describe=_describe_masks,
+         checks=(Check("masks", 1, outputs=("mask*",)),
+                 Check("has_path", 1, outputs=("path",))),
+         label=labeller({r"mask(\d+)": "the mask of layer {n}",
+                         "path": "has_path on masks with one layer emptied or none"})),
     Part(id="two-steps", points=2, title="The lecture's two gradient steps",
          make_cases=_steps_cases, reference=_steps_reference, probe=STEPS_PROBE,
-         check=allclose_check(rtol=1e-9, atol=1e-10)),
+         compare=allclose(rtol=1e-9, atol=1e-10),
+         describe=lambda case: (f"keep={tuple(bool(k) for k in case['keep'])}, "
+                                f"{len(case['x'])} training points"),
+         checks=(Check("output and loss", 1, outputs=("F", "loss")),
+                 Check("gradient and step", 1, outputs=("grad", "w_next"))),
+         label=labeller({"F": "sum_network's output", "loss": "sum_network_loss",
+                         "grad": "sum_network_gradient", "w_next": "gradient_step's result"})),
     Part(id="input-dropout", points=2, title="Dropout on the input features",
          make_cases=_input_cases, reference=_input_reference, probe=INPUT_PROBE,
-         check=allclose_check(rtol=1e-9, atol=1e-10)),
+         compare=allclose(rtol=1e-9, atol=1e-10),
+         describe=lambda case: (f"{input_words(case['X'], 'X')}, p={float(case['p']):g}, "
+                                f"keep_inputs={tuple(bool(k) for k in case['keep'])}"),
+         checks=(Check("dropped features", 1, outputs=("X_dropped", "keep")),
+                 Check("loss and gradient", 1, outputs=("loss", "grad"))),
+         label=labeller({"X_dropped": "X with its dropped features",
+                         "keep": "the keep flags", "loss": "linear_network_loss",
+                         "grad": "linear_network_gradient"})),
 ))

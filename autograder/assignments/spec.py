@@ -15,8 +15,21 @@ Verdicts are never computed inside the student's kernel. At grading time:
 2. the hidden block runs :attr:`Part.probe` once per case inside the kernel: the probe calls
    the student's functions on ``case`` and calls ``record(name=array, ...)`` with plain numeric
    outputs, which travel back the same way;
-3. the grader process computes ``Part.reference(case)`` with ``solutions/`` and decides with
-   ``Part.check(case, expected, got)``; a part earns its points when every case passes.
+3. the grader process computes ``Part.reference(case)`` with ``solutions/`` and scores the part
+   check by check (:attr:`Part.checks`): a :class:`Check` covers some recorded outputs on some
+   cases and earns its points when :attr:`Part.compare` (or the check's own comparison) accepts
+   every output it covers on every case it covers. A part without checks has one check worth
+   all its points.
+
+**Each part is graded on its own.** Where a part's functions build on an earlier part's (a
+backward pass on the forward pass's cache, running statistics on the forward pass, a module on
+the functional), the probe feeds them the reference's result, drawn into the case as numbers by
+``make_cases`` (e.g. the fields of the forward pass's cache), never the student's earlier
+answer; so one mistake costs the part it is in.
+
+**Messages teach without giving values away.** A failed check names the output in plain words
+(:attr:`Part.label`) and the kind of case (:attr:`Part.describe`: shapes, dtype, which argument
+was None, training or evaluation), never the case's values.
 
 A student who tampers with the kernel can at most change what is recorded; recording the right
 numbers for inputs drawn at grading time means having solved the part.
@@ -24,6 +37,7 @@ numbers for inputs drawn at grading time means having solved the part.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,27 +46,96 @@ import numpy as np
 
 Case = dict[str, Any]          # str -> ndarray | float | int | bool | str
 Outputs = dict[str, np.ndarray]
+Label = Callable[[str], str]   # a recorded output's name -> plain words
+# (case, expected outputs the check covers, everything recorded for the case, label)
+#   -> None when they agree, else what is wrong, in plain words
+Compare = Callable[[Case, Mapping[str, np.ndarray], Mapping[str, np.ndarray], Label],
+                   "str | None"]
 
 
-def allclose_check(rtol: float = 1e-6, atol: float = 1e-8) -> Callable[..., tuple[bool, str]]:
-    """A check that every expected output is recorded, has the expected shape, is finite where
-    the expected value is, and agrees within ``rtol``/``atol``; the message names the first
-    output that does not."""
+def number(value: float) -> str:
+    """A number as students read it (``0.0137``, ``1.5e-07``), never a NumPy repr."""
+    return f"{float(value):.3g}"
 
-    def check(case: Case, expected: Mapping[str, np.ndarray], got: Mapping[str, np.ndarray]):
+
+def shape_text(shape) -> str:
+    """A shape as ``(5, 3, 4, 4)`` with plain integers."""
+    dims = [str(int(s)) for s in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def same_name(name: str) -> str:
+    """The default :attr:`Part.label`: a recorded output is called by its name."""
+    return name
+
+
+def allclose(rtol: float = 1e-6, atol: float = 1e-8) -> Compare:
+    """A comparison that every expected output is recorded, has the expected shape, is finite
+    where the expected value is, and agrees within ``rtol``/``atol``; it names the first output
+    that does not."""
+
+    def compare(case: Case, expected: Mapping[str, np.ndarray], got: Mapping[str, np.ndarray],
+                label: Label) -> str | None:
         for name, exp in expected.items():
             if name not in got:
-                return False, f"no value recorded for {name!r}"
+                return f"no value was recorded for {label(name)}"
             exp = np.asarray(exp, dtype=np.float64)
             val = np.asarray(got[name], dtype=np.float64)
             if val.shape != exp.shape:
-                return False, f"{name} has shape {val.shape}, expected {exp.shape}"
+                return (f"{label(name)} has shape {shape_text(val.shape)}, expected "
+                        f"{shape_text(exp.shape)}")
             if not np.allclose(val, exp, rtol=rtol, atol=atol, equal_nan=False):
+                if np.isfinite(exp).all() and not np.isfinite(val).all():
+                    return f"{label(name)} contains NaN or infinity"
                 err = float(np.max(np.abs(val - exp))) if val.size else 0.0
-                return False, f"{name} differs from the expected value (max abs error {err:.3g})"
-        return True, "ok"
+                return (f"{label(name)} differs from the expected value (largest difference "
+                        f"{number(err)})")
+        return None
 
-    return check
+    return compare
+
+
+@dataclass(frozen=True)
+class Check:
+    """A share of a part's points: ``points`` for the recorded ``outputs`` (shell-style
+    patterns such as ``"y*"``; default every output) being right on the cases ``when`` selects
+    (default every case). ``name`` says in plain words what is checked ("running variance",
+    "dx"); it names the check in feedback and in :attr:`autograder.testing.samples.Mistake.breaks`.
+    ``compare`` replaces the part's comparison for this check."""
+
+    name: str
+    points: float
+    outputs: tuple[str, ...] = ("*",)
+    when: Callable[[Case], bool] | None = None
+    compare: Compare | None = None
+
+    def covers_output(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.outputs)
+
+    def covers_case(self, case: Case) -> bool:
+        return self.when is None or bool(self.when(case))
+
+
+def describe_case(case: Case) -> str:
+    """The default :attr:`Part.describe`: the shapes of a case's arrays and its flags and
+    counts (booleans, integers, strings), never the values of its arrays or numbers; seeds are
+    left out."""
+    words = []
+    for name, value in case.items():
+        if "seed" in name:
+            continue
+        array = np.asarray(value)
+        if array.ndim:
+            words.append(f"{name} of shape {shape_text(array.shape)}")
+        elif array.dtype.kind == "b":
+            words.append(f"{name}={bool(array)}")
+        elif array.dtype.kind in "iu":
+            words.append(f"{name}={int(array)}")
+        elif array.dtype.kind in "US":
+            words.append(f"{name}={array.item()!s}")
+        else:
+            words.append(f"a number {name}")
+    return "inputs " + ", ".join(words)
 
 
 @dataclass(frozen=True)
@@ -64,6 +147,9 @@ class Part:
     keyword arguments of plain numeric values) in scope, plus the notebook's globals. It calls
     the student's function(s) and records their outputs; it must not compare anything.
     ``reference`` runs in the grader process and returns the expected outputs for a case.
+    ``checks`` split ``points`` (they must add up to it); ``compare`` decides whether a recorded
+    output is right; ``describe`` says what kind of case a case is and ``label`` what a recorded
+    output is, both for messages.
     """
 
     id: str
@@ -72,8 +158,31 @@ class Part:
     make_cases: Callable[[np.random.Generator], list[Case]]
     reference: Callable[[Case], Outputs]
     probe: str
-    check: Callable[[Case, Mapping[str, np.ndarray], Mapping[str, np.ndarray]],
-                    tuple[bool, str]] = field(default_factory=allclose_check)
+    compare: Compare = field(default_factory=allclose)
+    checks: tuple[Check, ...] = ()
+    describe: Callable[[Case], str] = describe_case
+    label: Label = same_name
+
+    def __post_init__(self):
+        if self.checks:
+            total = sum(c.points for c in self.checks)
+            if abs(total - self.points) > 1e-9 or any(c.points <= 0 for c in self.checks):
+                raise ValueError(f"part {self.id!r}: its checks have {total:g} points, the part "
+                                 f"{self.points:g} (each check needs some)")
+            names = [c.name for c in self.checks]
+            if len(set(names)) != len(names):
+                raise ValueError(f"part {self.id!r}: two checks share a name")
+
+    @property
+    def scoring(self) -> tuple[Check, ...]:
+        """The checks the part is scored by (one for all its points when none are declared)."""
+        return self.checks or (Check("hidden cases", self.points),)
+
+    def check(self, name: str) -> Check:
+        for c in self.scoring:
+            if c.name == name:
+                return c
+        raise KeyError(f"part {self.id!r} has no check {name!r}")
 
 
 @dataclass(frozen=True)

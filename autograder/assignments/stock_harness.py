@@ -10,8 +10,10 @@ Here the verdict is computed INSIDE the student's kernel, with the reference imp
 imported there, exactly as unsafe as stock nbgrader always is: use it for trusted notebooks or
 for comparison runs only. It needs the course project (``autograder/``, ``solutions/``)
 importable by the kernel (the Makefile's PYTHONPATH, or the project installed in the
-environment). ``run`` raises ``AssertionError`` when a part fails, which nbgrader counts as a
-failed test cell.
+environment). ``run`` returns the points the part's hidden checks earn; as the last expression
+of the test cell it is the cell's output, which nbgrader takes as partial credit. Unlike our
+grader, nbgrader gives nothing to a test cell whose visible tests fail (they run first, in the
+same cell, and stop it).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ ASSIGNMENT = None  # replaced by the assignment's name in the generated copy
 
 
 def run(part_id, probe):
-    """Draw the part's cases, run the probe on each and raise unless every case passes."""
+    """Draw the part's cases, run the probe on each and return the points earned."""
     import numpy as np
 
     try:
@@ -32,7 +34,9 @@ def run(part_id, probe):
                           "grade with `python -m autograder grade`") from exc
     result = grade_part(ASSIGNMENTS[ASSIGNMENT], part_id, probe, np.random.default_rng())
     if not result.passed:
-        raise AssertionError(f"hidden tests of part {part_id!r} failed: {result.message}")
+        print(f"hidden tests of part {part_id!r}: {result.score:g} of {result.points:g} points: "
+              f"{result.message}")
+    return result.score
 
 
 def source_for(assignment: str) -> str:

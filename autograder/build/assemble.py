@@ -23,6 +23,9 @@ metadata that says what they stand for:
     (:func:`autograder.spec.hidden_block`) is appended between ``### BEGIN HIDDEN TESTS`` and
     ``### END HIDDEN TESTS``.
 
+Every notebook also gets a first cell that checks that its helper files are beside it, and last
+cells on the self-check, with ``check.py`` among its files (:mod:`autograder.build.checkfile`).
+
 The notebook's front matter may hold ``course: {helpers: {FILE.py: [dotted names]}, files:
 [FILE.py]}``: ``helpers`` are modules generated from ``solutions/`` objects (a dotted module
 name copies the whole module) and ``files`` are hand-written files (paths relative to the
@@ -49,6 +52,7 @@ import nbformat
 
 from ..assignments.spec import Assignment, hidden_block
 from . import cells as markers
+from . import checkfile
 
 ROOT = Path(__file__).resolve().parents[2]
 EXERCISES = ROOT / "exercises"
@@ -504,12 +508,6 @@ def assemble(assignment: Assignment) -> Assembled:
             raise AssemblyError(f"{where}: the notebook needs nothing from {modules}")
         extra = "\n\n\n".join(object_source(n).strip("\n") for n in needed)
         cells[index].source = "\n\n\n".join(t for t in (cells[index].source, extra) if t)
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata = {
-        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                       "language": "python"},
-        "language_info": {"name": "python"},
-    }
     files = {}
     for filename, names in (course.get("helpers") or {}).items():
         files[filename] = helper_module_source(filename, _names(names))
@@ -518,8 +516,28 @@ def assemble(assignment: Assignment) -> Assembled:
         if not path.is_relative_to(EXERCISES.resolve()) or not path.is_file():
             raise AssemblyError(f"{name}: file {rel!r} is not a file under exercises/")
         files[path.name] = path.read_text()
+    shipped = [*files, checkfile.CHECK_FILE]
+    text, code = checkfile.selfcheck_cells(name)
+    cells = [_locked_code(checkfile.setup_cell(name, shipped), f"{name}-files"), *cells,
+             nbformat.v4.new_markdown_cell(text, id=f"{name}-md-selfcheck"),
+             _locked_code(code, f"{name}-selfcheck")]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                       "language": "python"},
+        "language_info": {"name": "python"},
+    }
     nbformat.validate(nb)
+    files[checkfile.CHECK_FILE] = checkfile.check_file(checkfile.describe(assignment, nb,
+                                                                          shipped))
     return Assembled(name=name, notebook=nb, files=files, regions=regions)
+
+
+def _locked_code(source: str, grade_id: str) -> nbformat.NotebookNode:
+    """A read-only code cell of the assembler's own (the setup and self-check cells)."""
+    cell = nbformat.v4.new_code_cell(source, id=grade_id)
+    cell.metadata["nbgrader"] = markers.new_meta(locked=True, grade_id=grade_id)
+    return cell
 
 
 def solution_notebook(assembled: Assembled) -> nbformat.NotebookNode:

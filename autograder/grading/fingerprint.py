@@ -2,9 +2,9 @@
 code is unchanged (and a grading machine can prove it runs the same code as the coordinator).
 
 * :func:`grader_fingerprint`: the grader's own code that decides a grade: running the notebook
-  (``sandbox/``), rebuilding, judging and recording it (``grading/``), the cell markers, the
-  spec contract, and the file and text helpers. Reports and the command line are not part of
-  it: a new column in grades.csv regrades nobody.
+  (``sandbox/``), rebuilding, judging and recording it (``grading/``), the cell markers and
+  the cell matching (``selfcheck.py``), the spec contract, and the file and text helpers.
+  Reports and the command line are not part of it: a new column in grades.csv regrades nobody.
 * :func:`assignment_fingerprint`: the module that declares an assignment (its parts' cases,
   references, checks and points) and every module of the project it imports, followed
   through imports (``solutions/`` code the references call, shared helpers), read from the
@@ -27,7 +27,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1]      # autograder/
 PROJECT = PACKAGE.parent
 GRADER_PARTS = ("sandbox", "grading", "build/cells.py", "assignments/spec.py", "files.py",
-                "text.py")
+                "text.py", "selfcheck.py")
 
 
 def _digest(paths: Iterable[Path]) -> str:

@@ -20,14 +20,37 @@ from ..sandbox.limits import Limits
 
 
 @dataclass
+class CheckResult:
+    """The verdict on one check of a part (:class:`~autograder.assignments.spec.Check`): points
+    earned of ``points`` and, when not all were, what was wrong."""
+
+    name: str
+    points: float
+    score: float
+    message: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.score >= self.points
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
+        return cls(name=str(data["name"]), points=float(data["points"]),
+                   score=float(data["score"]), message=str(data.get("message", "")))
+
+
+@dataclass
 class PartResult:
-    """The verdict on one graded part: points earned of ``points``, and a message saying why."""
+    """The verdict on one graded part: points earned of ``points`` (the sum of its checks'),
+    a message saying why, and the outcome of each check. The gradebook keeps ``score`` as the
+    part's grade cell's score."""
 
     id: str
     title: str
     points: float
     score: float
     message: str
+    checks: list[CheckResult] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -36,7 +59,8 @@ class PartResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PartResult:
         return cls(id=str(data["id"]), title=str(data["title"]), points=float(data["points"]),
-                   score=float(data["score"]), message=str(data["message"]))
+                   score=float(data["score"]), message=str(data["message"]),
+                   checks=[CheckResult.from_dict(c) for c in data.get("checks", [])])
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Build the notebook that is actually run from the SOURCE notebook and a submission.
 
 Cells are matched by nbgrader ``grade_id`` (else by nbformat cell ``id``) to the instructor's
-source notebook, whose cells come first, in its order:
+source notebook (:func:`autograder.selfcheck.match_cells`, the matching the students' self-check
+shares), whose cells come first, in its order:
 
 * test cells with their hidden tests and every other locked cell, all metadata and the
   kernelspec always come from the source, so deleted or edited test cells, changed metadata or
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 import nbformat
 
 from ..build.cells import grade_id, is_locked, is_solution, stub_of
+from ..selfcheck import DUPLICATE, MATCHED, match_cells, source_text, usable_cells
 from ..text import clean, fenced
 
 
@@ -41,20 +43,6 @@ class Rebuilt:
     cleaned: bool = False                               # unpaired surrogates were replaced
 
 
-def _source_text(cell) -> str | None:
-    src = cell.get("source")
-    if isinstance(src, list) and all(isinstance(s, str) for s in src):
-        return "".join(src)
-    return src if isinstance(src, str) else None
-
-
-def _student_cells(student_nb) -> list[dict]:
-    cells = student_nb.get("cells", []) if isinstance(student_nb, dict) else []
-    return [c for c in (cells if isinstance(cells, list) else [])
-            if isinstance(c, dict) and c.get("cell_type") in ("code", "markdown", "raw")
-            and _source_text(c) is not None]
-
-
 def _added_cell(cell: dict, text: str):
     kind = cell["cell_type"]
     if kind == "code":
@@ -66,28 +54,23 @@ def _added_cell(cell: dict, text: str):
 
 def _match(nb, student: list[dict], out: Rebuilt) -> tuple[dict, list, dict]:
     """({source cell index: student cell}, added cells before any match,
-    {source cell index: added cells after it})."""
-    by_gid = {grade_id(c): i for i, c in enumerate(nb.cells) if grade_id(c) is not None}
-    by_id = {c.get("id"): i for i, c in enumerate(nb.cells) if c.get("id")}
+    {source cell index: added cells after it}), by :func:`autograder.selfcheck.match_cells`,
+    the matching the students' self-check uses too."""
     matched: dict[int, dict] = {}
     leading: list = []
     after: dict[int, list] = {}
     current = None
-    for cell in student:
-        gid = grade_id(cell)
-        cid = cell.get("id") if isinstance(cell.get("id"), str) else None
-        index = by_gid.get(gid) if gid in by_gid else (
-            by_id.get(cid) if gid is None and cid in by_id else None)
-        if index is not None and index in matched:
-            if gid is not None:
-                out.duplicates.append(gid)
+    for cell, (kind, index) in zip(student, match_cells(nb.cells, student), strict=True):
+        if kind == DUPLICATE:
+            if grade_id(cell) is not None:
+                out.duplicates.append(grade_id(cell))
             continue
-        if index is not None and nb.cells[index].cell_type == cell["cell_type"]:
+        if kind == MATCHED:
             matched[index] = cell
             current = index
             continue
-        text = clean(_source_text(cell))
-        out.cleaned |= text != _source_text(cell)
+        text = clean(source_text(cell))
+        out.cleaned |= text != source_text(cell)
         (leading if current is None else after.setdefault(current, [])).append(
             _added_cell(cell, text))
         out.added += 1
@@ -97,10 +80,10 @@ def _match(nb, student: list[dict], out: Rebuilt) -> tuple[dict, list, dict]:
 def rebuild(source_nb, student_nb, release_nb=None) -> Rebuilt:
     """The notebook to run: ``source_nb`` with the student's answers and added cells."""
     nb = copy.deepcopy(source_nb)
-    release = {grade_id(c): c for c in reversed(_student_cells(release_nb or {}))
+    release = {grade_id(c): c for c in reversed(usable_cells(release_nb or {}))
                if grade_id(c) is not None}
     out = Rebuilt(nb)
-    matched, leading, after = _match(nb, _student_cells(student_nb), out)
+    matched, leading, after = _match(nb, usable_cells(student_nb), out)
     cells = list(leading)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
@@ -110,16 +93,16 @@ def rebuild(source_nb, student_nb, release_nb=None) -> Rebuilt:
         gid = grade_id(cell)
         if is_solution(cell):
             if mine is not None:
-                cell.source = clean(_source_text(mine))
-                out.cleaned |= cell.source != _source_text(mine)
+                cell.source = clean(source_text(mine))
+                out.cleaned |= cell.source != source_text(mine)
                 out.taken.append(gid)
             else:
                 out.missing.append(gid)
                 stub = release.get(gid)
-                cell.source = _source_text(stub) if stub else stub_of(cell.source)
+                cell.source = source_text(stub) if stub else stub_of(cell.source)
         elif mine is not None and not is_locked(cell):
-            text = clean(_source_text(mine))
-            out.cleaned |= text != _source_text(mine)
+            text = clean(source_text(mine))
+            out.cleaned |= text != source_text(mine)
             if cell.cell_type == "markdown" and text != cell.source:
                 text = fenced(text)
             cell.source = text

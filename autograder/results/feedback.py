@@ -1,5 +1,6 @@
 """The student's feedback page, ``feedback/<student>.html``: per assignment, each part's title,
-points and message.
+points and message and, for a part scored by several checks, one row per check saying whether
+it passed, its points and what was wrong.
 
 It is made from the verdicts (the :class:`~autograder.grading.jobs.Result`), never from the
 notebook, so hidden-test code cannot leak into it; every string from a submission is
@@ -15,10 +16,19 @@ from pathlib import Path
 from string import Template
 
 from .. import files
-from ..grading.jobs import Result
+from ..grading.jobs import CheckResult, Result
 from ..text import is_safe_name
 
 TEMPLATE = Path(__file__).with_name("templates") / "feedback.html"
+
+
+def check_row(check: CheckResult) -> str:
+    """One check of a part: passed or not, its points, and what was wrong."""
+    e = html.escape
+    mark = "&#10003;" if check.passed else "&#10007;"
+    return (f"<tr class='check {'ok' if check.passed else 'fail'}'>"
+            f"<td>{mark} {e(check.name)}</td><td>{check.score:g} / {check.points:g}</td>"
+            f"<td>{e(check.message) if not check.passed else 'right'}</td></tr>")
 
 
 def feedback_html(student: str, results: list[Result]) -> str:
@@ -31,11 +41,12 @@ def feedback_html(student: str, results: list[Result]) -> str:
         if r.parts:
             rows.append("<table><tr><th>part</th><th>points</th><th>result</th></tr>")
             for p in r.parts:
-                mark = "passed" if p.passed else "not passed"
                 rows.append(f"<tr class='{'ok' if p.passed else 'fail'}'>"
                             f"<td>{e(p.title)}<br><code>{e(p.id)}</code></td>"
                             f"<td>{p.score:g} / {p.points:g}</td>"
-                            f"<td>{mark}: {e(p.message)}</td></tr>")
+                            f"<td>{e(p.message)}</td></tr>")
+                if len(p.checks) > 1:
+                    rows += [check_row(c) for c in p.checks]
             rows.append("</table>")
     return Template(TEMPLATE.read_text()).substitute(student=e(student), body="\n".join(rows))
 

@@ -5,11 +5,11 @@ Code cells run in order in one namespace (like a kernel), each cell's exception 
 nbgrader's ``allow_errors``). A fake ``_grading_harness`` module is importable while the cells
 run; its ``run(part_id, probe)`` does what the real harness and grader do together: draw the
 part's cases, hand them over through ``.npz`` (no pickle, so scalars arrive as 0-d arrays),
-call the probe once per case, send the records back the same way, and decide with
-``Part.reference`` and ``Part.check``. A part whose visible tests fail earns nothing, as in
-nbgrader (the hidden block follows them in the same cell); the hidden block is run anyway and
-its verdict kept in ``PartResult.hidden_passed``, so tests can require that a broken part's
-hidden tests fail on their own.
+call the probe once per case, send the records back the same way, and score the part check by
+check with :func:`autograder.grading.verdicts.score_checks`, the grader's own scoring. As in the
+grader, points come from the hidden checks only; a failing visible test is kept in
+``PartResult.visible_error``. ``NBGRADER_EXECUTION`` is set while the cells run, as nbgrader's
+autograde sets it, so the notebook's self-check cell knows it is being graded.
 
 Never use this on untrusted notebooks: the student code runs in the calling process.
 """
@@ -30,17 +30,28 @@ import numpy as np
 from ..assignments import ASSIGNMENTS
 from ..assignments.spec import Assignment, Case
 from ..build import cells
+from ..grading.jobs import CheckResult
+from ..grading.verdicts import part_message, score_checks
 from .samples import Mutation, mutate_first
 
 
 @dataclass
 class PartResult:
-    """``passed``: the part earns its points (visible tests passed, then every hidden case);
-    ``hidden_passed``: every hidden case passed, whatever the visible tests did."""
+    """What the hidden checks earned (``score`` of ``points``), each check's outcome, and the
+    error of the visible tests when they failed (it costs nothing, as in the grader)."""
 
-    passed: bool
+    points: float
+    score: float
     message: str
-    hidden_passed: bool = False
+    checks: list[CheckResult] = field(default_factory=list)
+    visible_error: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.score >= self.points
+
+    def failed_checks(self) -> set[str]:
+        return {c.name for c in self.checks if not c.passed}
 
 
 @dataclass
@@ -52,11 +63,15 @@ class InProcessRun:
     namespace: dict = field(default_factory=dict)
 
     def score(self, assignment: Assignment) -> float:
-        return float(sum(p.points for p in assignment.parts
-                         if self.parts.get(p.id, PartResult(False, "")).passed))
+        return float(sum(self.parts[p.id].score for p in assignment.parts if p.id in self.parts))
 
     def failed(self) -> set[str]:
+        """The parts that did not earn all their points."""
         return {pid for pid, r in self.parts.items() if not r.passed}
+
+    def failed_checks(self) -> set[tuple[str, str]]:
+        """(part id, check name) of every check that earned nothing."""
+        return {(pid, name) for pid, r in self.parts.items() for name in r.failed_checks()}
 
 
 def _roundtrip(values: dict) -> dict:
@@ -69,9 +84,12 @@ def _roundtrip(values: dict) -> dict:
 
 
 def grade_part(assignment: Assignment, part_id: str, probe, rng: np.random.Generator):
-    """Draw the part's cases, run ``probe(case, record)`` on each and check the records."""
+    """Draw the part's cases, run ``probe(case, record)`` on each and score the records as the
+    grader does."""
     part = assignment.part(part_id)
     cases: list[Case] = part.make_cases(rng)
+    got: dict[int, dict] = {}
+    errors: dict[str, str] = {}
     for i, case in enumerate(cases):
         sent = _roundtrip(case)
         records: dict = {}
@@ -81,13 +99,16 @@ def grade_part(assignment: Assignment, part_id: str, probe, rng: np.random.Gener
 
         try:
             probe(sent, record)
-            got = _roundtrip(records)
         except Exception as exc:  # noqa: BLE001 - a student's error fails the case
-            return PartResult(False, f"case {i}: {type(exc).__name__}: {exc}")
-        ok, msg = part.check(case, part.reference(case), got)
-        if not ok:
-            return PartResult(False, f"case {i}: {msg}")
-    return PartResult(True, "ok")
+            errors[str(i)] = f"{type(exc).__name__}: {exc}"
+        try:
+            got[i] = {k: np.asarray(v, dtype=np.float64) for k, v in _roundtrip(records).items()}
+        except (TypeError, ValueError) as exc:  # not plain numbers, as the harness refuses
+            errors.setdefault(str(i), f"{type(exc).__name__}: {exc}")
+    expected = [part.reference(case) for case in cases]
+    checks = score_checks(part, cases, expected, got, errors)
+    return PartResult(float(part.points), float(sum(c.score for c in checks)),
+                      part_message(part, checks, len(cases)), checks)
 
 
 @contextlib.contextmanager
@@ -120,7 +141,9 @@ def run_inprocess(nb: nbformat.NotebookNode, folder: Path, assignment: Assignmen
     harness.run = run
     ns: dict = {"__name__": "__main__"}
     saved = sys.modules.get("_grading_harness")
+    saved_env = os.environ.get("NBGRADER_EXECUTION")
     sys.modules["_grading_harness"] = harness
+    os.environ["NBGRADER_EXECUTION"] = "autograde"
     try:
         with _in_folder(Path(folder)), contextlib.redirect_stdout(io.StringIO()):
             for i, cell in enumerate(nb.cells):
@@ -131,27 +154,27 @@ def run_inprocess(nb: nbformat.NotebookNode, folder: Path, assignment: Assignmen
                     exec(compile(visible, f"<cell {i}>", "exec"), ns)  # noqa: S102
                 except Exception as exc:  # noqa: BLE001 - like allow_errors
                     result.cell_errors[i] = exc
-                if hidden:  # run the hidden block anyway, to learn what it alone decides
+                if hidden:  # the grader runs the hidden block as a step of its own
                     gid = cells.grade_id(cell)
                     try:
                         exec(compile(hidden, f"<cell {i} hidden>", "exec"), ns)  # noqa: S102
                     except Exception as exc:  # noqa: BLE001
                         result.cell_errors.setdefault(i, exc)
-                    if gid in result.parts:
-                        res = result.parts[gid]
-                        res.hidden_passed = res.passed
-                        if i in result.cell_errors:
-                            err = result.cell_errors[i]
-                            res.passed = False
-                            res.message = f"visible tests: {type(err).__name__}: {err}"
+                    if gid in result.parts and i in result.cell_errors:
+                        err = result.cell_errors[i]
+                        result.parts[gid].visible_error = f"{type(err).__name__}: {err}"
     finally:
         if saved is None:
             sys.modules.pop("_grading_harness", None)
         else:
             sys.modules["_grading_harness"] = saved
+        if saved_env is None:
+            os.environ.pop("NBGRADER_EXECUTION", None)
+        else:
+            os.environ["NBGRADER_EXECUTION"] = saved_env
     for part in assignment.parts:
-        result.parts.setdefault(part.id, PartResult(False, "its test cell did not reach the "
-                                                           "hidden tests"))
+        result.parts.setdefault(part.id, PartResult(
+            float(part.points), 0.0, "its test cell did not reach the hidden tests"))
     result.namespace = ns
     return result
 
@@ -188,4 +211,4 @@ def run_assembled(assembled, folder: Path, mutations=(), seed: int = 0) -> InPro
 def hidden_failures(assembled, folder: Path, mutations=(), seed: int = 0) -> set[str]:
     """The parts whose hidden tests fail on ``assembled`` with ``mutations`` applied."""
     run = run_assembled(assembled, folder, mutations, seed)
-    return {pid for pid, r in run.parts.items() if not r.hidden_passed}
+    return run.failed()

@@ -7,9 +7,10 @@ a student hands it in, nothing beside it) for
 * ``empty``: the untouched release notebook of every assignment (0 points);
 * one student per common mistake (:data:`MISTAKES`), for each assignment the mistake applies
   to: the solution notebook with the mistake made in its solution cells, by editing the text of
-  the filled functions (:class:`Mutation`). Each loses exactly the points of the parts the
-  mistake breaks (:attr:`Mistake.breaks`), which the tests verify by grading the mutated
-  notebooks.
+  the filled functions (:class:`Mutation`). Each loses exactly the points of the checks the
+  mistake breaks (:attr:`Mistake.breaks`: whole parts, or single checks of a part), which the
+  tests verify by grading the mutated notebooks. Since each part is graded on its own, a
+  mistake breaks the part it is made in, never a later part that calls the wrong function.
 
 The course folder must have been built (``python -m autograder release --out COURSE``).
 """
@@ -39,9 +40,10 @@ class Mutation:
 
 @dataclass(frozen=True)
 class Mistake:
-    """A common mistake: how to make it in each assignment it applies to, and which parts of
-    each it breaks. ``alternatives`` makes the same mistake in another version of a reference
-    whose text differs (tried when ``mutations`` does not apply)."""
+    """A common mistake: how to make it in each assignment it applies to, and what it breaks
+    there: ``"<part>"`` for every check of a part, ``"<part>/<check>"`` for one check of it.
+    ``alternatives`` makes the same mistake in another version of a reference whose text
+    differs (tried when ``mutations`` does not apply)."""
 
     student: str
     description: str
@@ -102,12 +104,10 @@ MISTAKES: tuple[Mistake, ...] = (
             "torch-batchnorm": _m("BatchNormFunction.forward", _T_VAR),
         },
         breaks={
-            "per-layer-normalization": frozenset({"layer-statistics", "fnnn", "gradient"}),
-            "batchnorm": frozenset({"forward", "running-stats", "backward-staged",
-                                    "backward-closed"}),
-            "conv-batchnorm": frozenset({"forward", "running-stats", "backward"}),
-            "torch-batchnorm": frozenset({"function-forward", "function-backward",
-                                          "running-stats", "module"}),
+            "per-layer-normalization": frozenset({"layer-statistics/C and S"}),
+            "batchnorm": frozenset({"forward"}),
+            "conv-batchnorm": frozenset({"forward"}),
+            "torch-batchnorm": frozenset({"function-forward"}),
         }),
     Mistake(
         student="eps-forgotten",
@@ -120,11 +120,9 @@ MISTAKES: tuple[Mistake, ...] = (
             + _m("batch_norm", _T_EPS_EVAL),
         },
         breaks={
-            "batchnorm": frozenset({"forward", "running-stats", "eval-mode", "backward-staged",
-                                    "backward-closed"}),
-            "conv-batchnorm": frozenset({"forward", "running-stats", "eval-mode", "backward"}),
-            "torch-batchnorm": frozenset({"function-forward", "function-backward", "eval-mode",
-                                          "module"}),
+            "batchnorm": frozenset({"forward", "eval-mode"}),
+            "conv-batchnorm": frozenset({"forward", "eval-mode"}),
+            "torch-batchnorm": frozenset({"function-forward", "eval-mode"}),
         }),
     Mistake(
         student="wrong-axes",
@@ -135,15 +133,15 @@ MISTAKES: tuple[Mistake, ...] = (
             "torch-batchnorm": _m("BatchNormFunction.forward", *_T_AXES),
         },
         breaks={
-            "conv-batchnorm": frozenset({"forward", "running-stats", "backward"}),
-            "torch-batchnorm": frozenset({"function-forward", "function-backward",
-                                          "running-stats", "module"}),
+            "conv-batchnorm": frozenset({"forward"}),
+            "torch-batchnorm": frozenset({"function-forward"}),
         }),
     Mistake(
         student="no-rescale",
         description="inverted dropout without the 1/(1 - p) scaling of kept units",
         mutations={"dropout": _m("dropout_forward", ("scale = 1.0 / (1.0 - p)", "scale = 1.0"))},
-        breaks={"dropout": frozenset({"inverted-dropout"})}),
+        breaks={"dropout": frozenset({"inverted-dropout/training mode",
+                                      "inverted-dropout/backward"})}),
     Mistake(
         student="keep-drop-swapped",
         description="treats p as the KEEP probability everywhere",
@@ -154,8 +152,10 @@ MISTAKES: tuple[Mistake, ...] = (
             + _m("lecture_dropout_inference", ("* (1.0 - p)", "* p"))
             + _m("sample_connected_masks", ("rng.random(n) >= p", "rng.random(n) < p"))
             + _m("drop_input_features", ("random(X.shape[1]) >= p", "random(X.shape[1]) < p")))},
-        breaks={"dropout": frozenset({"inverted-dropout", "lecture-dropout", "connected-masks",
-                                      "input-dropout"})}),
+        breaks={"dropout": frozenset({"inverted-dropout/training mode",
+                                      "inverted-dropout/backward", "lecture-dropout",
+                                      "connected-masks/masks",
+                                      "input-dropout/dropped features"})}),
     Mistake(
         student="momentum-swapped",
         description="running = momentum * running + (1 - momentum) * batch",
@@ -167,8 +167,15 @@ MISTAKES: tuple[Mistake, ...] = (
         breaks={
             "batchnorm": frozenset({"running-stats"}),
             "conv-batchnorm": frozenset({"running-stats"}),
-            "torch-batchnorm": frozenset({"running-stats", "module"}),
+            "torch-batchnorm": frozenset({"running-stats"}),
         }),
+    Mistake(
+        student="biased-running-variance",
+        description="feeds running_var the biased batch variance instead of m / (m - 1) times "
+                    "it",
+        mutations={"torch-batchnorm": _m("BatchNormFunction.forward",
+                                         ("unbiased = var * (m / (m - 1))", "unbiased = var"))},
+        breaks={"torch-batchnorm": frozenset({"running-stats/running variance"})}),
     Mistake(
         student="backward-ignores-statistics",
         description="closed-form backward dx = gamma * invstd * dy, as if mean and variance "
@@ -179,9 +186,9 @@ MISTAKES: tuple[Mistake, ...] = (
             "torch-batchnorm": _m("BatchNormFunction.backward", _T_BACKWARD),
         },
         breaks={
-            "batchnorm": frozenset({"backward-closed"}),
-            "conv-batchnorm": frozenset({"backward"}),
-            "torch-batchnorm": frozenset({"function-backward"}),
+            "batchnorm": frozenset({"backward-closed/dx"}),
+            "conv-batchnorm": frozenset({"backward/dx"}),
+            "torch-batchnorm": frozenset({"function-backward/dx"}),
         }),
 )
 
@@ -244,13 +251,35 @@ def mutate_first(nb: nbformat.NotebookNode, variants) -> nbformat.NotebookNode:
     raise MutationError("no variant of the mutation applies: " + "; ".join(errors))
 
 
-def expected_score(assignment: str, broken: frozenset[str]) -> float:
-    """Max score of ``assignment`` minus the points of the ``broken`` parts."""
+def broken_checks(assignment: str, broken: frozenset[str]) -> set[tuple[str, str]]:
+    """(part id, check name) of every check ``broken`` names (``"<part>"`` for all the checks
+    of a part, ``"<part>/<check>"`` for one); ``ValueError`` for a part or check the
+    assignment does not have."""
     spec = ASSIGNMENTS[assignment]
-    unknown = set(broken) - {p.id for p in spec.parts}
-    if unknown:
-        raise ValueError(f"{assignment} has no parts {sorted(unknown)}")
-    return spec.max_score - sum(p.points for p in spec.parts if p.id in broken)
+    out = set()
+    for entry in broken:
+        part_id, _, check = entry.partition("/")
+        try:
+            part = spec.part(part_id)
+            names = [part.check(check).name] if check else [c.name for c in part.scoring]
+        except KeyError as exc:
+            raise ValueError(f"{assignment}: {exc.args[0]}") from None
+        out |= {(part_id, name) for name in names}
+    return out
+
+
+def lost_points(assignment: str, broken: frozenset[str]) -> dict[str, float]:
+    """Per part, the points the checks ``broken`` names are worth."""
+    spec = ASSIGNMENTS[assignment]
+    lost: dict[str, float] = {}
+    for part_id, name in broken_checks(assignment, broken):
+        lost[part_id] = lost.get(part_id, 0.0) + spec.part(part_id).check(name).points
+    return lost
+
+
+def expected_score(assignment: str, broken: frozenset[str]) -> float:
+    """Max score of ``assignment`` minus the points of the checks ``broken`` names."""
+    return ASSIGNMENTS[assignment].max_score - sum(lost_points(assignment, broken).values())
 
 
 def sample_notebooks(course_dir: Path):

@@ -2,8 +2,9 @@
 
 ``autograder.assignments.REGISTRY`` is the one list of the course's assignments. This directive
 writes, for each entry in course order, a section with a label ``assignment-<name>``, the
-assignment's summary (MyST), a link to the chapter it practises and the download link of its
-archive (``_build/book-course/downloads/<name>.zip``, made by ``make book`` before the build).
+assignment's summary (MyST), a link to the chapter it practises, the download link of its
+archive (``_build/book-course/downloads/<name>.zip``, made by ``make book`` before the build)
+and how to run its self-check (``check.py``, in the archive).
 A new assignment therefore appears on the page without editing it.
 """
 
@@ -26,7 +27,9 @@ def assignment_markdown(registry) -> list[str]:
                   f"Chapter: {{ref}}`{a.chapter}`. Graded parts: "
                   + "; ".join(f"{p.title} ({p.points:g} pt)" for p in a.parts)
                   + f". Points: {a.max_score:g}.", "",
-                  f"Download: {{download}}`{a.name}.zip <{DOWNLOADS}/{a.name}.zip>`.", ""]
+                  f"Download: {{download}}`{a.name}.zip <{DOWNLOADS}/{a.name}.zip>`. Before "
+                  f"you hand in `{a.name}.ipynb`, run its last cell or `python check.py "
+                  f"{a.name}.ipynb` in the unpacked folder: the self-check.", ""]
     return lines
 
 

@@ -43,6 +43,23 @@ def _other_axes(ndim):
     return tuple(d for d in range(ndim) if d != 1)
 
 
+def reference_cache(x, weight=None, eps=1e-5):
+    """The fields a correct training-mode forward pass puts in the notebook's
+    ``BatchNormCache``, from PyTorch, so that a backward pass can be tested on its own:
+    ``BatchNormCache(**reference_cache(x, gamma))``."""
+    xt = _t(x)
+    ax = _other_axes(xt.dim())
+    var, mean = torch.var_mean(xt, dim=ax, correction=0)
+    std = torch.sqrt(var + eps)
+    shape = (1, xt.shape[1]) + (1,) * (xt.dim() - 2)
+    x_hat = (xt - mean.view(shape)) / std.view(shape)
+    C = xt.shape[1]
+    return {"x_hat": x_hat.numpy(), "mean": mean.numpy(), "var": var.numpy(),
+            "std": std.numpy(), "invstd": (1 / std).numpy(),
+            "weight": np.ones(C) if weight is None else np.asarray(weight, dtype=np.float64),
+            "m": xt.numel() // C, "eps": float(eps), "axes": ax, "shape": tuple(xt.shape)}
+
+
 def mistaken_running_var(x, running_var, momentum=0.1):
     """What running_var becomes after one step under common mistakes, by name."""
     x = np.asarray(x, dtype=np.float64)
@@ -62,12 +79,16 @@ def mistaken_running_var(x, running_var, momentum=0.1):
     }
 
 
-def mistaken_forward(x, eps=1e-5):
-    """What the normalized output (no gamma, beta) is under common mistakes, by name."""
+def mistaken_forward(x, eps=1e-5, weight=None, bias=None):
+    """What the output is under common mistakes, by name (gamma and beta applied per channel
+    when given, or, for the reshaping mistake, per column of the reshaped rows)."""
     x = np.asarray(x, dtype=np.float64)
     ax = _other_axes(x.ndim)
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    w = np.ones(x.shape[1]) if weight is None else np.asarray(weight, dtype=np.float64)
+    b = np.zeros(x.shape[1]) if bias is None else np.asarray(bias, dtype=np.float64)
     mean = x.mean(axis=ax, keepdims=True)
-    return {
+    normalized = {
         "did you normalize with the unbiased variance? Use the biased one (divide by m)":
             (x - mean) / np.sqrt(x.var(axis=ax, ddof=1, keepdims=True) + eps),
         "did you forget eps inside the square root?":
@@ -76,11 +97,21 @@ def mistaken_forward(x, eps=1e-5):
         f"(here {ax})":
             (x - x.mean(axis=0, keepdims=True)) / np.sqrt(x.var(axis=0, keepdims=True) + eps),
     }
+    out = {hint: y * w.reshape(shape) + b.reshape(shape) for hint, y in normalized.items()}
+    if x.ndim > 2:
+        rows = x.reshape(-1, x.shape[1])
+        rows = (rows - rows.mean(axis=0)) / np.sqrt(rows.var(axis=0) + eps) * w + b
+        out["did you reshape x to x.reshape(-1, C)? Its rows mix channels and positions for "
+            f"{x.ndim}-D input: reduce over the axes {ax} instead (or move the channel axis "
+            "last before reshaping)"] = rows.reshape(x.shape)
+    return out
 
 
-def explain(got, expected, mistakes, what, rtol=1e-6, atol=1e-8):
+def explain(got, expected, mistakes, what, rtol=1e-6, atol=1e-8, x=None):
     """An assertion message: how far ``got`` is from ``expected`` and which mistake, if any,
-    reproduces it. Returns None when they agree."""
+    reproduces it. Returns None when they agree. With the input ``x``, a result wrong only in
+    the channels whose mean is far larger than their spread is put down to computing the
+    variance as E[x^2] - E[x]^2, which cancels there."""
     got = np.asarray(got, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
     if got.shape != expected.shape:
@@ -93,4 +124,13 @@ def explain(got, expected, mistakes, what, rtol=1e-6, atol=1e-8):
     for hint, value in mistakes.items():
         if np.shape(value) == got.shape and np.allclose(got, value, rtol=rtol, atol=atol):
             return f"{msg}: {hint}"
+    if x is not None and np.shape(x) == got.shape and got.ndim >= 2:
+        x = np.asarray(x, dtype=np.float64)
+        ax = _other_axes(x.ndim)
+        far = np.abs(x.mean(axis=ax)) > 1e3 * x.std(axis=ax)
+        wrong = ~np.isclose(got, expected, rtol=rtol, atol=atol).all(axis=ax)
+        if far.any() and wrong.any() and not (wrong & ~far).any():
+            return (f"{msg}: only the channels whose mean is much larger than their spread are "
+                    "off. Did you compute the variance as E[x^2] - E[x]^2? It cancels there; "
+                    "subtract the mean first, then average the squares")
     return msg

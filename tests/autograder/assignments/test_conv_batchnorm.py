@@ -1,7 +1,7 @@
 """Tests of autograder.assignments.conv_batchnorm: each part's probe,
-run against the reference in this process (a stand-in for the grader), passes its check;
-each part's check fails for mutants of the reference that break it; cases are drawn afresh
-for every grading run."""
+run against the reference in this process (a stand-in for the grader), passes its checks;
+each part fails a check for mutants of the reference that break it; checks cover every output
+and weigh a third of their part at least; cases are drawn afresh for every grading run."""
 
 from __future__ import annotations
 
@@ -25,4 +25,5 @@ MUTANTS = {
                                        {"eval-mode"}),
 }
 (assembled, test_reference_passes_every_part, test_mutant_fails_the_parts_it_breaks,
+ test_checks_cover_every_output_and_weigh_a_third_of_their_part,
  test_cases_are_drawn_afresh) = suite(NAME, MUTANTS)

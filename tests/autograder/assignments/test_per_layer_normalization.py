@@ -1,7 +1,7 @@
 """Tests of autograder.assignments.per_layer_normalization: each part's probe,
-run against the reference in this process (a stand-in for the grader), passes its check;
-each part's check fails for mutants of the reference that break it; cases are drawn afresh
-for every grading run."""
+run against the reference in this process (a stand-in for the grader), passes its checks;
+each part fails a check for mutants of the reference that break it; checks cover every output
+and weigh a third of their part at least; cases are drawn afresh for every grading run."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ NAME = "per-layer-normalization"
 # edits do not apply)
 MUTANTS = {
     "C-median": ((("layer_statistics", "C = z.mean(axis=0)", "C = np.median(z, axis=0)"),),
-                 {"layer-statistics", "fnnn"}),
+                 {"layer-statistics"}),
     "normalize-not-centred": ((("normalize", "(np.asarray(z, dtype=np.float64) - C) / S",
                                 "np.asarray(z, dtype=np.float64) / S"),),
-                              {"layer-statistics", "fnnn"}),
+                              {"layer-statistics"}),
     "two-point-signed": ((("two_point_statistics",
                            "float(np.sqrt(((A - C) ** 2 + (B - C) ** 2) / 2.0))",
                            "float((B - A) / 2.0)"),), {"two-point"}),
@@ -36,4 +36,5 @@ MUTANTS = {
                                   "if True:"),), {"gradient"}),
 }
 (assembled, test_reference_passes_every_part, test_mutant_fails_the_parts_it_breaks,
+ test_checks_cover_every_output_and_weigh_a_third_of_their_part,
  test_cases_are_drawn_afresh) = suite(NAME, MUTANTS)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import types
 
-import numpy as np
-import pytest
-
 from autograder.assignments import stock_harness
 
 
@@ -22,20 +19,27 @@ def test_generated_copy_names_its_assignment():
     assert "ASSIGNMENT = 'conv-batchnorm'" in stock_harness.source_for("conv-batchnorm")
 
 
-def test_correct_probe_passes_and_wrong_probe_raises():
-    """run() returns for right answers and raises AssertionError, naming the part, for wrong
-    ones, so nbgrader counts the test cell as failed."""
-    from solutions.batchnorm import channel_axes
-    harness = _module("conv-batchnorm")
+def test_run_returns_the_points_the_checks_earn(capsys):
+    """run() returns the points earned (nbgrader takes a test cell's numeric output as partial
+    credit): all of them for right answers, those of the checks passed for a partly wrong
+    answer, and it says what was lost."""
+    from solutions import batchnorm as ref
+    harness = _module("batchnorm")
+
+    def backward(case):
+        _, cache = ref.batch_norm_forward(case["x"], case["weight"], case["bias"], 1e-5)
+        return ref.batch_norm_backward(case["dy"], cache)
 
     def right(case, record):
-        for nd in case["ndims"]:
-            record(**{f"axes{int(nd)}": np.array(channel_axes(int(nd)), dtype=float)})
+        dx, dweight, dbias = backward(case)
+        record(dx=dx, dweight=dweight, dbias=dbias)
 
-    def wrong(case, record):
-        for nd in case["ndims"]:
-            record(**{f"axes{int(nd)}": np.array((0,), dtype=float)})
+    def dx_wrong(case, record):
+        dx, dweight, dbias = backward(case)
+        record(dx=0 * dx, dweight=dweight, dbias=dbias)
 
-    harness.run("channel-axes", right)
-    with pytest.raises(AssertionError, match="channel-axes"):
-        harness.run("channel-axes", wrong)
+    assert harness.run("backward-closed", right) == 2
+    assert capsys.readouterr().out == ""
+    assert harness.run("backward-closed", dx_wrong) == 1
+    out = capsys.readouterr().out
+    assert "'backward-closed': 1 of 2 points" in out and "dx: wrong on every hidden case" in out

@@ -11,10 +11,6 @@ import pytest
 from autograder.assignments import ASSIGNMENTS
 from autograder.assignments.spec import Assignment, Part, hidden_block
 from autograder.build.assemble import (
-    BEGIN_HIDDEN,
-    BEGIN_SOLUTION,
-    END_HIDDEN,
-    END_SOLUTION,
     AssemblyError,
     _names,
     assemble,
@@ -24,6 +20,12 @@ from autograder.build.assemble import (
     object_source,
     read_exercise,
     solution_notebook,
+)
+from autograder.build.cells import (
+    BEGIN_HIDDEN,
+    BEGIN_SOLUTION,
+    END_HIDDEN,
+    END_SOLUTION,
     strip_hidden_tests,
 )
 

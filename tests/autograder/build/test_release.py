@@ -17,9 +17,15 @@ from nbclient import NotebookClient
 
 from autograder.assignments import ASSIGNMENTS
 from autograder.build.assemble import ROOT, assemble
-from autograder.build.release import build_course, main
+from autograder.build.release import build_course
+from autograder.cli import main as cli_main
 
 NAMES = list(ASSIGNMENTS)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m autograder release ARGV...`, in this process."""
+    return cli_main(["release", *argv])
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +40,16 @@ def regions():
 
 @contextlib.contextmanager
 def _plain_environment():
-    """The kernel sees no PYTHONPATH (so it cannot import solutions/) and draws no windows."""
+    """The kernel sees no PYTHONPATH (so it cannot import solutions/) and draws no windows;
+    the notebook's self-check cell stays quiet (tests/autograder/test_selfcheck.py runs it)."""
     saved = os.environ.get("PYTHONPATH")
     os.environ.pop("PYTHONPATH", None)
     os.environ["MPLBACKEND"] = "Agg"
+    os.environ["SELFCHECK_RUNNING"] = "1"
     try:
         yield
     finally:
+        os.environ.pop("SELFCHECK_RUNNING", None)
         if saved is not None:
             os.environ["PYTHONPATH"] = saved
 
@@ -121,6 +130,20 @@ def test_release_contains_no_solution_or_hidden_tests(course, regions, name):
     """No file of a release folder contains the text of any assignment's solution regions
     (releases are published together), hidden tests or the harness."""
     assert leaks(course / "release" / name, regions) == []
+
+
+@pytest.mark.parametrize("kind", ["release", "solution"])
+def test_the_self_check_finds_the_released_notebooks_as_released(course, kind):
+    """`python check.py --no-run` in each release and solution folder (no course repository on
+    the path) finds no problem: check.py's checksums are those of the notebooks nbgrader
+    released, hidden tests removed."""
+    for name in NAMES:
+        folder = course / kind / name
+        proc = subprocess.run([sys.executable, "check.py", "--no-run"], cwd=folder,
+                              env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, (kind, name, proc.stdout + proc.stderr)
+        assert "PROBLEM" not in proc.stdout
 
 
 def test_leak_check_catches_a_pasted_solution(course, regions, tmp_path):
@@ -214,25 +237,37 @@ def test_release_folder_has_no_stock_harness(course):
 
 @pytest.mark.slow
 def test_stock_nbgrader_autograde_grades_the_course(course):
-    """nbgrader's own autograde (unsandboxed, via the stock harness) gives the solution full
-    marks and a submission with a mistake exactly its expected score."""
+    """nbgrader's own autograde (unsandboxed, via the stock harness) gives each test cell the
+    points its hidden checks earn, as our grader does, except that a test cell whose visible
+    tests fail earns nothing there: the solution scores full marks, a mistake the visible
+    tests catch loses its whole part."""
     from nbgrader.api import Gradebook
 
+    from autograder.testing.inprocess import run_inprocess, with_source_tests
     from autograder.testing.samples import write_samples
-    expected = write_samples(course, course / "samples")
+    write_samples(course, course / "samples")
     env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg",
                PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    source = nbformat.read(course / "source" / "dropout" / "dropout.ipynb", as_version=4)
+    expected = {}
     for student in ("perfect", "no-rescale"):
         dest = course / "submitted" / student / "dropout"
         shutil.copytree(course / "samples" / student / "dropout", dest, dirs_exist_ok=True)
+        run = run_inprocess(with_source_tests(nbformat.read(dest / "dropout.ipynb", 4), source),
+                            course / "release" / "dropout", ASSIGNMENTS["dropout"])
+        expected[student] = {p: 0.0 if r.visible_error else r.score
+                             for p, r in run.parts.items()}
         proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "dropout",
                                "--student", student, "--force"], cwd=course, env=env,
                               capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sum(expected["perfect"].values()) == ASSIGNMENTS["dropout"].max_score
+    assert expected["no-rescale"]["inverted-dropout"] == 0.0
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for student in ("perfect", "no-rescale"):
             sub = gb.find_submission("dropout", student)
-            assert sub.score == pytest.approx(expected[(student, "dropout")]), student
+            got = {g.name: g.score for nb in sub.notebooks for g in nb.grades}
+            assert got == pytest.approx(expected[student]), student
 
 
 def test_rerelease_with_changed_cells_is_refused_before_anything_changes(tmp_path, capsys,

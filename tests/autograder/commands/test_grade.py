@@ -86,7 +86,8 @@ def test_feedback_shows_results_but_not_hidden_tests(graded):
     """Each student's feedback page lists the parts and messages, never hidden-test code."""
     base, _, _, _ = graded
     page = (base / "out" / "feedback" / "carol.html").read_text()
-    assert "Column sums" in page and "not passed" in page and "0 / 3" in page
+    assert "Column sums" in page and "<tr class='fail'>" in page and "0 / 3" in page
+    assert "wrong on every hidden case" in page
     for secret in ("BEGIN HIDDEN TESTS", "_grading_harness", "record(", "_probe"):
         assert secret not in page
     assert sorted(os.listdir(base / "out" / "feedback")) == [

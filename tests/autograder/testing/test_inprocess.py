@@ -48,12 +48,14 @@ def test_probe_exception_fails_the_part():
     assert not res.passed and "boom" in res.message
 
 
-def test_failing_visible_tests_fail_the_part_but_hidden_verdict_is_kept(tmp_path):
-    """A part whose visible tests fail earns nothing; its hidden verdict is still recorded."""
+def test_failing_visible_tests_cost_nothing_and_are_reported(tmp_path):
+    """As in the grader, points come from the hidden checks: a part whose visible tests fail
+    keeps what its hidden checks earn, and the visible error is kept."""
     spec = _spec("record(y=double(case['x']))")
     run = run_inprocess(_notebook(spec, visible="assert False, 'visible'"), tmp_path, spec)
     res = run.parts["double"]
-    assert not res.passed and res.hidden_passed and run.score(spec) == 0
+    assert res.passed and run.score(spec) == 2
+    assert res.visible_error == "AssertionError: visible"
 
 
 def test_wrong_answer_fails_hidden_tests(tmp_path):
@@ -61,7 +63,8 @@ def test_wrong_answer_fails_hidden_tests(tmp_path):
     spec = _spec("record(y=double(case['x']))")
     run = run_inprocess(_notebook(spec, solution="def double(x):\n    return x + x + 1"),
                         tmp_path, spec)
-    assert not run.parts["double"].hidden_passed and run.score(spec) == 0
+    assert not run.parts["double"].passed and run.score(spec) == 0
+    assert run.failed_checks() == {("double", "hidden cases")}
     run = run_inprocess(_notebook(spec), tmp_path, spec)
     assert run.score(spec) == 2
 
