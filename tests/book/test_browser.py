@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import functools
 import html
-import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -27,24 +25,17 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
+from tests.support.browser import chromium, unavailable
+
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"
 MATHJAX_PREFIX = ROOT / "_build" / "mathjax"
 MATHJAX_DIR = MATHJAX_PREFIX / "node_modules" / "mathjax"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CDN_MATHJAX = "https://cdn.jsdelivr.net/npm/mathjax@3/"
 LOCAL_MATHJAX = "/__mathjax__/"
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
-
-
-def _unavailable(reason: str):
-    """Skip, or fail when REQUIRE_BROWSER=1 (CI must not silently skip the browser tests)."""
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
 
 
 def _site_pages() -> list[str]:
@@ -151,16 +142,16 @@ class _Handler(SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def server():
     if not (SITE / "index.html").is_file():
-        _unavailable(f"the book is not built ({SITE / 'index.html'} is missing; run make book)")
+        unavailable(f"the book is not built ({SITE / 'index.html'} is missing; run make book)")
     if not (MATHJAX_DIR / "es5" / "tex-mml-chtml.js").is_file():
         npm = shutil.which("npm")
         if npm is None:
-            _unavailable("no local MathJax in _build/mathjax and npm is not installed")
+            unavailable("no local MathJax in _build/mathjax and npm is not installed")
         MATHJAX_PREFIX.mkdir(parents=True, exist_ok=True)
         done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix",
                                str(MATHJAX_PREFIX), "mathjax@3"], capture_output=True, text=True)
         if done.returncode != 0 or not (MATHJAX_DIR / "es5" / "tex-mml-chtml.js").is_file():
-            _unavailable(f"npm install mathjax@3 failed: {done.stderr[-500:]}")
+            unavailable(f"npm install mathjax@3 failed: {done.stderr[-500:]}")
     _Handler.missing, _Handler.served = [], []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -172,29 +163,8 @@ def server():
 
 @pytest.fixture(scope="module")
 def driver(server):
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        _unavailable("chromium or chromedriver is not installed "
-                     "(apt-get install chromium chromium-driver)")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _unavailable("selenium is not installed")
-    profile = tempfile.mkdtemp(prefix="book-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-dev-shm-usage", "--window-size=1280,1600",
-                 f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    browser.set_page_load_timeout(60)
-    browser.set_script_timeout(60)
-    yield browser
-    browser.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with chromium() as browser:
+        yield browser
 
 
 def _wait_for_mathjax(browser) -> str:
@@ -214,7 +184,7 @@ def test_page_renders(page, server, driver):
     """A built page shows typeset math, loaded images, no broken internal link and no console
     error in headless Chromium."""
     if page == "<not built>":
-        _unavailable("the book is not built (run make book)")
+        unavailable("the book is not built (run make book)")
     driver.get_log("browser")                            # drop entries of earlier pages
     driver.get(f"{server}/{page}")
     driver.execute_script("return document.readyState")
