@@ -180,21 +180,23 @@ class LatePolicy:
         if self.kind is PenaltyKind.PERCENT and self.percent == 0:
             raise DeadlineError("late policy 'percent' needs a percent above 0")
 
-    def fraction(self, seconds_late: float) -> float:
-        """The share of the score taken for a submission ``seconds_late`` past its due date."""
+    def percent_taken(self, seconds_late: float) -> float:
+        """The percentage of the score taken for a submission ``seconds_late`` past its due
+        date."""
         if seconds_late <= self.grace_seconds or self.kind is PenaltyKind.NONE:
             return 0.0
         if self.kind is PenaltyKind.ZERO:
-            return 1.0
-        units = math.ceil(seconds_late / self.per.value)
-        return min(self.cap, self.percent * units) / 100.0
+            return 100.0
+        return min(self.cap, self.percent * math.ceil(seconds_late / self.per.value))
 
     def penalty(self, score: float, seconds_late: float) -> float | None:
         """The penalty in points, as nbgrader stores it: None when the policy takes nothing
-        (nbgrader's ``none``), else between 0 and ``score``."""
+        (nbgrader's ``none``), else between 0 and ``score`` (rounded to 6 decimals, so 20% of
+        3 is 0.6)."""
         if self.kind is PenaltyKind.NONE or seconds_late <= 0:
             return None
-        return min(max(0.0, score), max(0.0, score) * self.fraction(seconds_late))
+        score = max(0.0, score)
+        return min(score, round(score * self.percent_taken(seconds_late) / 100.0, 6))
 
     def describe(self) -> str:
         grace = (f" after {human_duration(self.grace_seconds)} of grace"

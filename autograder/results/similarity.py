@@ -64,7 +64,7 @@ def _raw_tokens(source: str) -> list[tuple[int, str]]:
     try:
         return [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(source).readline)
                 if t.type not in _SKIP]
-    except (tokenize.TokenError, IndentationError, SyntaxError):
+    except (tokenize.TokenError, SyntaxError, ValueError):
         out = []
         for m in _FALLBACK.finditer(source):
             text = m.group()
