@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from ..assignments import DEFAULT_REGISTRY, load_registry
 from ..results import term
 from ..results.deadlines import local_text, zone
-from ..results.gradebook import apply_term, course_settings, open_gradebook
+from ..results.gradebook import apply_term, course_gradebook
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,8 @@ def run(options: DeadlinesOptions) -> int:
     except term.TermError as exc:
         print(f"deadlines: {exc}", file=sys.stderr)
         return 2
-    course_id, db_url = course_settings(course_dir)
     try:
-        with open_gradebook(options.db or db_url, course_id) as gb:
+        with course_gradebook(course_dir, options.db) as gb:
             apply_term(gb, checked)
     except Exception as exc:  # a database that cannot be reached or written
         print(f"deadlines: the gradebook could not be updated: {exc}", file=sys.stderr)

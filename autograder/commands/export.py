@@ -39,8 +39,7 @@ from ..results import term
 from ..results.gradebook import (
     GradeRow,
     apply_term,
-    course_settings,
-    open_gradebook,
+    course_gradebook,
     read_grades,
 )
 from ..results.lms import canvas, moodle
@@ -74,8 +73,7 @@ def read_rows(options: ExportOptions, extra_students=()) -> tuple[list[GradeRow]
     if not os.path.isdir(course_dir):
         raise ExportError(f"course folder {course_dir} does not exist")
     installed = term.installed(course_dir)
-    course_id, db_url = course_settings(course_dir)
-    with open_gradebook(options.db or db_url, course_id) as gb:
+    with course_gradebook(course_dir, options.db) as gb:
         apply_term(gb, installed)
         known = {a.name: len(a.submissions) for a in gb.assignments}
         unknown = [a for a in options.assignments if a not in known]

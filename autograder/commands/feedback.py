@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from ..grading import state
 from ..results import feedback, term
-from ..results.gradebook import apply_term, course_settings, open_gradebook, read_grades
+from ..results.gradebook import apply_term, course_gradebook, read_grades
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,8 @@ def run(options: FeedbackOptions) -> int:
     except term.TermError as exc:
         print(f"feedback: {exc}", file=sys.stderr)
         return 2
-    course_id, db_url = course_settings(course_dir)
     try:
-        with open_gradebook(options.db or db_url, course_id) as gb:
+        with course_gradebook(course_dir, options.db) as gb:
             apply_term(gb, installed)
             notebooks = {a.name: [nb.name for nb in a.notebooks] for a in gb.assignments
                          if not options.assignments or a.name in options.assignments}

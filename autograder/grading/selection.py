@@ -17,6 +17,7 @@ import argparse
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..text import display_name
 from .jobs import Job
 
 
@@ -50,7 +51,8 @@ class Selection:
 
     def describe(self, job: Job) -> str:
         parts = self.parts_of(job.assignment)
-        return f"{job.student}/{job.assignment}" + (f" ({', '.join(parts)})" if parts else "")
+        return (f"{display_name(job.student)}/{display_name(job.assignment)}"
+                + (f" ({', '.join(parts)})" if parts else ""))
 
     def check(self, jobs: Iterable[Job], registry: dict, fresh: bool = False) -> str:
         """"" when the selection can be done, else what is wrong with it."""

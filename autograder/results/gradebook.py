@@ -164,6 +164,13 @@ def open_gradebook(db_url: str, course_id: str) -> Gradebook:
     return Gradebook(db_url, course_id=course_id)
 
 
+def course_gradebook(course_dir: str, db: str | None = None) -> Gradebook:
+    """The gradebook of the course folder ``course_dir`` as its ``nbgrader_config.py`` names
+    it, or at ``db`` (``--db``)."""
+    course_id, db_url = course_settings(course_dir)
+    return open_gradebook(db or db_url, course_id)
+
+
 def _submissions(gb: Gradebook, assignments: Iterable[str] | None = None):
     names = set(assignments) if assignments is not None else None
     for a in gb.assignments:

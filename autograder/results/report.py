@@ -56,6 +56,7 @@ class Row:
     late_by: str = ""
     reason: str = ""
     submitted: bool = True
+    due_later: bool = False         # missing work whose due date has not come yet
 
     def cells(self) -> list[str]:
         return [self.assignment, self.duedate, self.timestamp, self.student, self.last_name,
@@ -71,13 +72,17 @@ def _time(when: dt.datetime | None) -> str:
     return "" if when is None else str(when)   # as nbgrader's export writes it
 
 
+def _due_later(g: GradeRow, now: dt.datetime) -> bool:
+    due = aware(g.student_due)
+    return not g.submitted and due is not None and due > now
+
+
 def _notes(g: GradeRow, result: Result | None, term: Term | None, now: dt.datetime) -> list[str]:
     """The reason of a gradebook row: the grader's, then what the gradebook says."""
     notes = [result.reason] if result is not None and result.reason else []
     if not g.submitted and result is None:
-        due = aware(g.student_due)
-        notes.append(NO_SUBMISSION if due is None or due <= now
-                     else f"{NO_SUBMISSION} (due {due:%Y-%m-%d %H:%M} UTC, not yet)")
+        notes.append(f"{NO_SUBMISSION} (due {aware(g.student_due):%Y-%m-%d %H:%M} UTC, not yet)"
+                     if _due_later(g, now) else NO_SUBMISSION)
     elif g.submitted and result is None:
         notes.append("graded in an earlier run; not in this submissions folder")
     if g.submitted and g.student_due is not None and g.timestamp is None:
@@ -112,7 +117,8 @@ def rows(grades: Iterable[GradeRow], results: Iterable[Result], term: Term | Non
             g.assignment, g.student, _time(g.duedate), _time(g.timestamp), shown(g.last_name),
             shown(g.first_name), shown(g.email), g.raw_score, g.penalty, g.score, g.max_score,
             _fmt(g.seconds_late) if known else "",
-            shown("; ".join(_notes(g, result, term, now))), g.submitted or result is not None))
+            shown("; ".join(_notes(g, result, term, now))), g.submitted or result is not None,
+            result is None and _due_later(g, now)))
     for ident, r in by_ident.items():
         if ident not in seen:
             out.append(Row(display_name(r.assignment), display_name(r.student),
@@ -146,7 +152,8 @@ def summary(table: list[Row], not_graded: Iterable[tuple[str, str, str]] = (),
         by_a.setdefault(row.assignment, []).append(row)
     for a, rs in sorted(by_a.items()):
         handed = [r for r in rs if r.submitted]
-        missing = [r.student for r in rs if not r.submitted]
+        missing = [r.student for r in rs if not r.submitted and not r.due_later]
+        later = sum(r.due_later for r in rs)
         if handed:
             scores = [r.score for r in handed]
             top = max(r.max_score for r in rs)
@@ -160,6 +167,8 @@ def summary(table: list[Row], not_graded: Iterable[tuple[str, str, str]] = (),
             lines.append(f"  {a}: no submissions")
         if missing:
             lines.append(f"    no submission from {len(missing)}: {_names(missing)}")
+        if later:
+            lines.append(f"    not handed in yet, not due yet: {later}")
     problems = [f"{display_name(s)}/{display_name(a)} ({shown(why, 120)})"
                 for s, a, why in not_graded]
     if problems:

@@ -19,6 +19,23 @@ from tests.support import toy
 from tests.support.run import REPO, TOY_REGISTRY, env
 
 URL = "sqlite:///{}/gradebook.db"
+TERM = """timezone = "America/New_York"
+[late_policy]
+kind = "{kind}"
+percent = 10
+per = "day"
+cap = 50
+[assignments.toy]
+due = "{due}"
+canvas_id = "48213"
+title = "Toy: scaling and sums"
+"""
+
+
+def term_text(kind: str = "percent", due: str = "2026-11-01 23:59") -> str:
+    """The toy's term file: New York time, 10% per started day at most 50% (or ``kind``), due
+    just after the night the clocks go back."""
+    return TERM.format(kind=kind, due=due)
 
 
 def result(student, scale, col_sum, timestamp=None, message="case 1 of 3: s differs"):

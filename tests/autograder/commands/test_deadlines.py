@@ -7,20 +7,10 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder.results import term
-from tests.support.graded import URL, cli, graded_course, with_toy_registry
+from tests.support.graded import URL, cli, graded_course, term_text, with_toy_registry
 from tests.support.run import once
 
 pytestmark = pytest.mark.xdist_group("deadlines_cli")
-
-TERM = """timezone = "America/New_York"
-[late_policy]
-kind = "{kind}"
-percent = 10
-cap = 50
-[assignments.toy]
-due = "{due}"
-"""
-
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
@@ -31,7 +21,7 @@ def template(tmp_path_factory):
 def install(tmp_path, template, kind="percent", due="2026-11-01 23:59"):
     course = graded_course(tmp_path, template)
     path = tmp_path / "term.toml"
-    path.write_text(TERM.format(kind=kind, due=due))
+    path.write_text(term_text(kind, due))
     return course, cli("deadlines", *with_toy_registry(path, "--course", course))
 
 
@@ -58,7 +48,7 @@ def test_changing_the_policy_changes_the_grades_without_regrading(tmp_path, temp
     """Installing the term again with 'zero' recomputes bob's penalty from his score."""
     course, _ = install(tmp_path, template)
     path = tmp_path / "term.toml"
-    path.write_text(TERM.format(kind="zero", due="2026-11-01 23:59"))
+    path.write_text(term_text("zero"))
     proc = cli("deadlines", *with_toy_registry(path, "--course", course))
     assert proc.returncode == 0, proc.stderr
     assert penalties(course)["bob"][1] == 2.0
@@ -76,7 +66,7 @@ def test_a_time_the_clock_skips_is_refused_and_nothing_installed(tmp_path, templ
 
 def test_a_missing_course_folder_is_exit_2(tmp_path):
     """Without a course folder the command says to run release first."""
-    (tmp_path / "t.toml").write_text(TERM.format(kind="none", due="2026-11-01 23:59"))
+    (tmp_path / "t.toml").write_text(term_text("none"))
     proc = cli("deadlines", *with_toy_registry(tmp_path / "t.toml", "--course",
                                                tmp_path / "nope"))
     assert proc.returncode == 2 and "release" in proc.stderr

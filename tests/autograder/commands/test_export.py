@@ -8,22 +8,12 @@ import os
 import pytest
 from nbgrader.api import Gradebook
 
-from tests.support.graded import URL, cli, graded_course, with_toy_registry
+from tests.support.graded import URL, cli, graded_course, term_text, with_toy_registry
 from tests.support.lms import roster, worksheet
 from tests.support.run import once
 
 pytestmark = pytest.mark.xdist_group("export_cli")
 
-TERM = """timezone = "America/New_York"
-[late_policy]
-kind = "percent"
-percent = 10
-cap = 50
-[assignments.toy]
-due = "2026-11-01 23:59"
-canvas_id = "48213"
-title = "Toy: scaling and sums"
-"""
 ROSTER = [
     {"student_id": "alice", "first_name": "Jörg", "last_name": "Müller", "lms_id": "1001",
      "sis_login_id": "jmueller", "section": "Mon", "email": "j.mueller@uni.example"},
@@ -40,7 +30,7 @@ def template(tmp_path_factory):
 @pytest.fixture
 def course(tmp_path, template):
     course = graded_course(tmp_path, template)
-    (tmp_path / "term.toml").write_text(TERM)
+    (tmp_path / "term.toml").write_text(term_text())
     proc = cli("deadlines", *with_toy_registry(tmp_path / "term.toml", "--course", course))
     assert proc.returncode == 0, proc.stderr
     return course

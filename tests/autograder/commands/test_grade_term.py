@@ -14,7 +14,8 @@ import pytest
 from nbgrader.api import Gradebook
 
 from tests.support import toy
-from tests.support.graded import cli
+from tests.support.answers import COPY, ORIGINAL
+from tests.support.graded import cli, term_text
 from tests.support.lms import canvas_times, notebook_bytes, roster, write_zip
 from tests.support.run import REPO, env, grade_cmd, once, proc_dict
 
@@ -31,35 +32,6 @@ SCALE, SUM = {scale}, {sum}
 _scale = dataclasses.replace(TOY.parts[0], reference=lambda c: {{"y": SCALE * c["a"] * c["x"]}})
 _sum = dataclasses.replace(TOY.parts[1], reference=lambda c: {{"s": SUM * c["x"].sum(axis=0)}})
 ASSIGNMENTS = {{"toy": Assignment("toy", (_scale, _sum))}}
-'''
-TERM = """timezone = "America/New_York"
-[late_policy]
-kind = "percent"
-percent = 10
-per = "day"
-cap = 50
-[assignments.toy]
-due = "2026-11-01 23:59"
-canvas_id = "48213"
-"""
-LONG_SUM = '''def col_sum(x):
-    totals = []
-    for j in range(x.shape[1]):
-        acc = 0.0
-        for i in range(x.shape[0]):
-            acc += x[i, j]
-        totals.append(acc)
-    return np.array(totals)
-'''
-COPIED_SUM = '''def col_sum(m):
-    # my own work
-    out = []
-    for c in range(m.shape[1]):
-        s = 0.0
-        for r in range(m.shape[0]):
-            s += m[r, c]
-        out.append(s)
-    return np.array(out)
 '''
 PEOPLE = [("alice", "Ada", "Lovelace", "1001"), ("bob", "Bob", "Ödegaard", "1002"),
           ("carol", "Carol", "Shaw", "1003"), ("dave", "Dave", "Cutler", "1004"),
@@ -94,15 +66,15 @@ def _term(base: Path) -> dict:
         "lovelaceada_1001_501_toy.ipynb": notebook_bytes(sol),
         "ödegaardbob_LATE_1002_502_toy-1.ipynb": notebook_bytes(toy.with_answers(
             sol, sum_impl="def col_sum(x):\n    return x.sum(axis=1)\n")),
-        "shawcarol_1003_503_toy.ipynb": notebook_bytes(toy.with_answers(sol, sum_impl=LONG_SUM)),
+        "shawcarol_1003_503_toy.ipynb": notebook_bytes(toy.with_answers(sol, sum_impl=ORIGINAL)),
         "cutlerdave_1004_504_toy.ipynb": notebook_bytes(toy.with_answers(
-            sol, sum_impl=COPIED_SUM)),
+            sol, sum_impl=COPY)),
         "liufrank_1006_506_homework.ipynb": notebook_bytes(sol)}
     write_zip(base / "submissions.zip", notebooks)
     times = canvas_times(base / "times.json", {
         1001: "2026-11-02T04:30:00Z", 1002: "2026-11-03T05:01:00Z", 1003: "2026-11-01T12:00:00Z",
         1004: "2026-11-01T13:00:00Z", 1006: "2026-11-01T14:00:00Z"})
-    (base / "term.toml").write_text(TERM)
+    (base / "term.toml").write_text(term_text())
     _registry(base, 1.0, 2.0)                                # the sum test has a bug
     steps = {"collect": proc_dict(cli("collect", "canvas", base / "submissions.zip",
                                       "--assignment", "toy", "--out", base / "subs",
@@ -207,6 +179,6 @@ def test_the_canvas_export_matches_grades_csv(term):
     change after the penalty, erin's and frank's 0."""
     _, s = term
     rows = list(csv.reader(s.canvas.splitlines()))
-    assert rows[0][-1] == "toy (48213)"
+    assert rows[0][-1] == "Toy: scaling and sums (48213)"
     assert {r[1]: r[-1] for r in rows[2:]} == {"1001": "5", "1002": "2.4", "1003": "5",
                                                "1004": "5", "1005": "0", "1006": "0"}

@@ -26,12 +26,15 @@ def result(student, score, reason="", assignment="toy"):
 
 def test_missing_work_has_a_row_with_score_zero_and_a_reason():
     """A student without a submission gets 0 and "no submission"; before the due date the
-    reason says it is not due yet."""
+    reason says it is not due yet, and the summary counts it apart from missing work."""
     [missing] = report.rows([row("bob")], [], TERM, NOW)
     assert (missing.score, missing.reason, missing.submitted) == (0.0, "no submission", False)
     future = dt.datetime(2027, 1, 1)
     [early] = report.rows([row("bob", duedate=future, student_due=future)], [], TERM, NOW)
     assert early.reason == "no submission (due 2027-01-01 00:00 UTC, not yet)"
+    assert early.due_later and not missing.due_later
+    assert "not handed in yet, not due yet: 1" in report.summary([early])
+    assert "no submission from" not in report.summary([early])
 
 
 def test_late_work_shows_the_penalty_and_late_by():

@@ -5,49 +5,19 @@ import nbformat
 
 from autograder.results import similarity
 from tests.support import toy
-
-STUB = 'def col_sum(x):\n    """Column sums of x."""\n    raise NotImplementedError()\n'
-ORIGINAL = '''def col_sum(x):
-    """Column sums of x."""
-    totals = []
-    for j in range(x.shape[1]):
-        acc = 0.0
-        for i in range(x.shape[0]):
-            acc += x[i, j]
-        totals.append(acc)
-    return np.array(totals)
-'''
-RENAMED = '''def col_sum(x):
-    """Column sums of x."""
-    # my own solution!
-    out = []
-    for col in range(x.shape[1]):
-        s = 0.0
-        for row in range(x.shape[0]):
-            s += x[row, col]
-        out.append(s)
-
-    return np.array(out)
-'''
-OTHERS = [
-    'def col_sum(x):\n    """Column sums of x."""\n    return np.asarray(x).sum(axis=0)\n',
-    'def col_sum(x):\n    """Column sums of x."""\n    return np.einsum("ij->j", x)\n',
-    'def col_sum(x):\n    """Column sums of x."""\n    result = np.zeros(x.shape[1])\n'
-    '    for r in x:\n        result = result + r\n    return result\n',
-    'def col_sum(x):\n    """Column sums of x."""\n    return np.array([sum(c) for c in x.T])\n',
-]
+from tests.support.answers import COPY, ORIGINAL, OTHERS, STUB
 
 
 def test_renaming_variables_and_adding_comments_changes_nothing():
     """Normalised tokens ignore names, comments and blank lines."""
-    assert similarity.tokens(ORIGINAL) == similarity.tokens(RENAMED)
+    assert similarity.tokens(ORIGINAL) == similarity.tokens(COPY)
     assert similarity.tokens("np.sum(a)") == ["v0", ".", "sum", "(", "v1", ")", ";"]
 
 
 def test_a_copied_answer_is_flagged_with_its_score():
     """Of a class of six, the renamed copy pair is flagged (score 1.0, far above the usual);
     no independent answer is."""
-    answers = {"sum-impl": {"ann": ORIGINAL, "ben": RENAMED,
+    answers = {"sum-impl": {"ann": ORIGINAL, "ben": COPY,
                             **{f"s{i}": src for i, src in enumerate(OTHERS)}}}
     pairs = similarity.similar_pairs("toy", answers, {"sum-impl": STUB})
     assert [(p.first, p.second, p.score) for p in pairs] == [("ann", "ben", 1.0)]
@@ -57,7 +27,7 @@ def test_a_copied_answer_is_flagged_with_its_score():
 def test_the_stub_and_a_forced_answer_flag_nobody():
     """Answers that are the stub, or the one line the task allows, are too short once the stub
     is removed, and a class where everyone's answer is alike flags no pair."""
-    one_liner = 'def col_sum(x):\n    """Column sums of x."""\n    return x.sum(axis=0)\n'
+    one_liner = "def col_sum(x):\n    return x.sum(axis=0)\n"
     answers = {"sum-impl": {"a": STUB, "b": STUB, "c": one_liner, "d": one_liner}}
     assert similarity.similar_pairs("toy", answers, {"sum-impl": STUB}) == []
     same = {"sum-impl": {f"s{i}": ORIGINAL for i in range(5)}}
