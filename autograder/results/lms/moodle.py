@@ -1,12 +1,14 @@
 """Moodle: the assignment's "Download all submissions" zip in, its grading worksheet out.
 
 The formats, as Moodle's assignment module writes and reads them (``mod/assign/locallib.php``
-``download_submissions``, and the offline grading worksheet of ``mod/assign/feedback/offline``):
+``download_submissions`` and ``mod/assign/classes/downloader.php``, and the offline grading
+worksheet of ``mod/assign/feedback/offline``):
 
-* **Download all submissions** holds one folder per participant and submission plugin,
-  ``<Full Name>_<participant id>_assignsubmission_file_/<file>`` (Moodle 3.1 on; before, and with
-  the "download as folders" preference off, the same prefix joined to the file name:
-  ``<Full Name>_<participant id>_assignsubmission_file_<file>``). Underscores in the name are
+* **Download all submissions** holds one folder per participant and submission plugin:
+  ``<Full Name>_<participant id>_assignsubmission_file/<file>`` (Moodle 4.1 on,
+  ``mod/assign/classes/downloader.php``), ``..._assignsubmission_file_/<file>`` (3.1 to 4.0);
+  before 3.1, and with the "download as folders" preference off, the same prefix joined to the
+  file name: ``<Full Name>_<participant id>_assignsubmission_file_<file>``. Underscores in the name are
   replaced by spaces, characters not allowed in file names are removed, spaces and accents
   stay. The participant id is Moodle's number for the user in this assignment (it differs
   between assignments); with blind marking the name is ``Participant``. Online text is under
@@ -41,8 +43,8 @@ from ..deadlines import DeadlineError, localize
 from .bulk import Status, Upload
 from .roster import Roster, name_key
 
-ENTRY = re.compile(r"(?P<who>[^/]*?)_(?P<pid>\d+)_assignsubmission_(?P<type>[a-z0-9]+)_"
-                   r"(?P<rest>.*)", re.S)
+ENTRY = re.compile(r"(?P<who>[^/]*?)_(?P<pid>\d+)_assignsubmission_(?P<type>[a-z0-9]+)"
+                   r"(?:_/|/|_)(?P<rest>.*)", re.S)
 MAX_WORKSHEET_BYTES = 16 * 2**20
 ID, NAME, EMAIL, GRADE = "Identifier", "Full name", "Email address", "Grade"
 SUBMITTED = "Last modified (submission)"

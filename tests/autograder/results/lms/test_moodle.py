@@ -18,6 +18,7 @@ ROSTER = Roster([Student("alice", "Jörg", "Müller", "j.mueller@uni.example"),
 
 
 @pytest.mark.parametrize("entry, pid, name, filename", [
+    ("Jörg Müller_123_assignsubmission_file/toy.ipynb", "123", "Jörg Müller", "toy.ipynb"),
     ("Jörg Müller_123_assignsubmission_file_/toy.ipynb", "123", "Jörg Müller", "toy.ipynb"),
     ("Mary O'Brien_124_assignsubmission_file_toy.ipynb", "124", "Mary O'Brien", "toy.ipynb"),
     ("Ana da Silva_125_assignsubmission_file_/sub dir/my toy.ipynb", "125", "Ana da Silva",
@@ -25,8 +26,9 @@ ROSTER = Roster([Student("alice", "Jörg", "Müller", "j.mueller@uni.example"),
     ("Participant_126_assignsubmission_file_/toy.ipynb", "126", "Participant", "toy.ipynb"),
 ])
 def test_folder_and_flat_entries_are_parsed(entry, pid, name, filename):
-    """Folders per participant (Moodle 3.1 on), the older flat names, sub-folders, names with
-    spaces and accents, and blind marking's "Participant"."""
+    """Folders per participant (Moodle 4.1 on, and 3.1 to 4.0 with a trailing underscore), the
+    older flat names, sub-folders, names with spaces and accents, and blind marking's
+    "Participant"."""
     u = moodle.parse(entry)
     assert (u.lms_user, u.name, u.filename, u.status) == (pid, name, filename, None)
 
