@@ -87,18 +87,20 @@ def _svg_histogram(fractions: list[float]) -> str:
     for f in fractions:
         counts[min(BINS - 1, max(0, int(f * BINS)))] += 1
     top = max(counts) or 1
-    w, h, bar = 400, 140, 36
-    parts = [f"<svg class='hist' role='img' width='{w}' height='{h + 30}' "
-             f"viewBox='0 0 {w} {h + 30}' xmlns='http://www.w3.org/2000/svg'>"
+    w, h, bar, pad = 400, 140, 36, 16        # pad: room for the tallest bar's count
+    parts = [f"<svg class='hist' role='img' width='{w}' height='{pad + h + 30}' "
+             f"viewBox='0 0 {w} {pad + h + 30}' xmlns='http://www.w3.org/2000/svg'>"
              "<title>scores in tenths of the maximum</title>"]
     for i, c in enumerate(counts):
         bh = round(h * c / top)
-        x = 4 + i * (bar + 4)
-        parts.append(f"<rect x='{x}' y='{h - bh}' width='{bar}' height='{bh}'><title>"
+        x, y = 4 + i * (bar + 4), pad + h - bh
+        parts.append(f"<rect x='{x}' y='{y}' width='{bar}' height='{bh}'><title>"
                      f"{10 * i}-{10 * (i + 1)}%: {c}</title></rect>")
-        parts.append(f"<text x='{x + bar / 2}' y='{h - bh - 3}' text-anchor='middle'>{c}</text>")
-        parts.append(f"<text x='{x + bar / 2}' y='{h + 14}' text-anchor='middle'>{10 * i}</text>")
-    parts.append(f"<text x='{w / 2}' y='{h + 28}' text-anchor='middle'>% of the maximum</text>")
+        parts.append(f"<text x='{x + bar / 2}' y='{y - 3}' text-anchor='middle'>{c}</text>")
+        parts.append(f"<text x='{x + bar / 2}' y='{pad + h + 14}' text-anchor='middle'>"
+                     f"{10 * i}</text>")
+    parts.append(f"<text x='{w / 2}' y='{pad + h + 28}' text-anchor='middle'>% of the maximum"
+                 "</text>")
     parts.append("</svg>")
     return "".join(parts)
 

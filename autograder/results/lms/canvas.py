@@ -166,7 +166,7 @@ def gradebook_csv(roster: Roster, columns: list[Column], cell) -> str:
     w.writerow(HEADER + [c.header for c in columns])
     w.writerow([POINTS_POSSIBLE, "", "", "", ""] + [number(c.points) for c in columns])
     for s in roster.students:
-        w.writerow([_guard(shown(s.sortable_name or s.student_id)), s.lms_id, s.sis_user_id,
-                    s.sis_login_id, shown(s.section)]
+        w.writerow([_guard(shown(s.sortable_name or s.student_id)), shown(s.lms_id),
+                    shown(s.sis_user_id), shown(s.sis_login_id), shown(s.section)]
                    + [cell(s.student_id, i) for i in range(len(columns))])
     return buf.getvalue()

@@ -8,9 +8,9 @@ worksheet of ``mod/assign/feedback/offline``):
   ``<Full Name>_<participant id>_assignsubmission_file/<file>`` (Moodle 4.1 on,
   ``mod/assign/classes/downloader.php``), ``..._assignsubmission_file_/<file>`` (3.1 to 4.0);
   before 3.1, and with the "download as folders" preference off, the same prefix joined to the
-  file name: ``<Full Name>_<participant id>_assignsubmission_file_<file>``. Underscores in the name are
-  replaced by spaces, characters not allowed in file names are removed, spaces and accents
-  stay. The participant id is Moodle's number for the user in this assignment (it differs
+  file name: ``<Full Name>_<participant id>_assignsubmission_file_<file>``. Underscores in the
+  name are replaced by spaces, characters not allowed in file names are removed, spaces and
+  accents stay. The participant id is Moodle's number for the user in this assignment (it differs
   between assignments); with blind marking the name is ``Participant``. Online text is under
   ``..._assignsubmission_onlinetext_/``. The zip carries no submission time.
 * **Grading worksheet** ("Download grading worksheet", a CSV) has the columns ``Identifier``
