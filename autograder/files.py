@@ -12,6 +12,8 @@ grader's own files atomically.
 * :func:`atomic_write` writes a file by a temporary file in the same folder and a rename, so a
   reader (or a rerun after ``kill -9``) sees the old content or the new, never a part;
   :func:`copy_regular` copies a regular file (no link followed, bounded) that way.
+  :func:`output_mode` is the mode of files written for people (grades, reports, feedback,
+  exports): readable by the owner's group, never by others.
 """
 
 from __future__ import annotations
@@ -219,6 +221,19 @@ def remove_tree(path: str) -> str:
         return f"{path} could not be removed: {exc.strerror or exc}"
     finally:
         os.close(pfd)
+
+
+def output_mode() -> int:
+    """The mode of files written for people (grades.csv, reports, feedback pages, LMS exports):
+    0640 (the instructor's group reads them, other users do not), narrowed further by a
+    stricter umask."""
+    try:
+        with open("/proc/self/status") as f:
+            umask = next((int(line.split()[1], 8) for line in f if line.startswith("Umask:")),
+                         0o022)
+    except (OSError, ValueError, IndexError):
+        umask = 0o022
+    return 0o640 & ~umask
 
 
 def atomic_write(path: str, data: bytes | str, mode: int | None = None) -> None:

@@ -69,13 +69,17 @@ def run_nbgrader(course: Path, subs: Path) -> float:
 
 
 def nbgrader_scores(course: Path) -> dict:
+    """Every (student, assignment) of nbgrader's gradebook, as ``nbgrader export`` has it
+    (0 where nothing was handed in), as grades.csv has it too."""
     from nbgrader.api import Gradebook
 
     from autograder.results.gradebook import course_settings
     course_id, url = course_settings(str(course))
     with Gradebook(url, course_id=course_id) as gb:
-        return {(s.student.id, s.assignment.name): s.score
-                for a in gb.assignments for s in a.submissions}
+        scores = {(s.id, a.name): 0.0 for a in gb.assignments for s in gb.students}
+        scores.update({(s.student.id, s.assignment.name): s.score
+                       for a in gb.assignments for s in a.submissions})
+        return scores
 
 
 def csv_scores(path: Path) -> dict:

@@ -18,12 +18,24 @@ The steps, each owned by its own module:
    pool of :mod:`autograder.grading.pool` (default: one worker per core).
 4. This process alone writes the gradebook (:class:`autograder.results.gradebook.GradebookSync`,
    one transaction per submission) and copies notebooks into ``submitted/`` and ``autograded/``.
-5. grades.csv, ``feedback/<student>.html`` and ``<stem>_histogram.png`` are written atomically
-   beside ``--out`` (:mod:`autograder.results`); a class summary is printed.
+5. The gradebook is then the truth: the roster's students (``--roster``) are added, the
+   installed term's due dates, extensions and late penalties are set
+   (:mod:`autograder.results.term`), and grades.csv is read back from it, so scores changed by
+   hand in formgrader and late penalties are in it and every student has a row per assignment,
+   missing work included. grades.csv, ``feedback/<student>.html``, ``<stem>_histogram.png`` and
+   ``report.html`` (the class report) are written atomically beside ``--out``, readable by the
+   instructor's group (:mod:`autograder.results`); a class summary names the students with
+   missing or ungradable work.
+
+``--student S``, ``--assignment A`` and ``--part A:PART`` regrade just those submissions and
+leave every other one as it was (:mod:`autograder.grading.selection`); the summary says what
+was regraded.
 
 Exit status: 0 when every submission was handled (graded or given a reason), 1 when grades.csv
-could not be written, 2 for bad arguments or a broken course folder, 3 when isolation is
-missing and ``--allow-unsandboxed`` was not given.
+could not be written (or the gradebook or the installed term could not be read), 2 for bad
+arguments (a roster that cannot be used, a selection naming no submission, an unknown
+assignment or part) or a broken course folder, 3 when isolation is missing and
+``--allow-unsandboxed`` was not given.
 """
 
 from __future__ import annotations
@@ -33,7 +45,7 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import files
 from ..assignments import DEFAULT_REGISTRY, load_registry
@@ -44,8 +56,18 @@ from ..grading.discover import discover
 from ..grading.jobs import Job, Result
 from ..grading.pool import run_pool
 from ..grading.scratch import scratch_root
-from ..results import feedback, report
-from ..results.gradebook import GradebookSync, course_settings
+from ..grading.selection import Selection
+from ..results import class_report, feedback, report, term
+from ..results.gradebook import (
+    GradebookSync,
+    add_students,
+    apply_term,
+    course_settings,
+    open_gradebook,
+    read_grades,
+)
+from ..results.lms.roster import RosterError, read_roster
+from ..results.similarity import class_pairs
 from ..sandbox import cgroup
 from ..sandbox.isolation import Isolation, detect
 from ..sandbox.limits import Limits
@@ -67,6 +89,8 @@ class GradeOptions:
     allow_unsandboxed: bool = False
     fresh: bool = False
     registry: str = DEFAULT_REGISTRY
+    selection: Selection = Selection()
+    roster: str | None = None
 
 
 def _logger(path: str) -> logging.Logger:
@@ -111,6 +135,7 @@ class Run:
     course_dir: str
     course: dict[str, CourseAssignment]
     jobs: list[Job]
+    regraded: list[str] = field(default_factory=list)
 
     @property
     def out_dir(self) -> str:
@@ -163,14 +188,44 @@ def prepare(options: GradeOptions) -> Run | int:
             job = job.with_(source=ca.source, release=ca.release, helpers=ca.helpers)
         jobs.append(job.with_(key=state.job_key(job)))
     print(f"{len(jobs)} submissions found in {options.submissions}", flush=True)
+    problem = options.selection.check(jobs, registry, options.fresh)
+    try:
+        if options.roster:
+            read_roster(options.roster)
+        term.installed(course_dir)
+    except (RosterError, term.TermError) as exc:
+        problem = problem or str(exc)
+    if problem:
+        print(f"grade: {problem}", file=sys.stderr)
+        return 2
     return Run(options, out, log, isolation, course_dir, course, jobs)
 
 
 def select(run: Run) -> tuple[dict[tuple[str, str], Result], list[Job]]:
-    """(results kept from earlier runs that can be reused, jobs to grade now)."""
+    """(results kept from earlier runs that are reused or left as they were, jobs to grade
+    now). Without a selection a kept result is reused while what it depends on is unchanged;
+    with ``--student``/``--assignment``/``--part`` the chosen submissions are graded again (with
+    ``--part``, keeping the other parts' earlier verdicts) and every other one keeps its result,
+    unless it has none to keep (:mod:`autograder.grading.selection`)."""
+    sel = run.options.selection
     results: dict[tuple[str, str], Result] = {}
-    todo, changed = [], []
+    todo, changed, chosen, left, stale = [], [], [], 0, 0
     for job in run.jobs:
+        if sel.active:
+            prev = state.read_kept(job.state_file)
+            if sel.chooses(job):
+                parts = sel.parts_of(job.assignment)
+                if parts and prev is not None and prev.parts:
+                    job = job.with_(regrade_parts=parts, kept_parts=tuple(prev.parts))
+                todo.append(job)
+                chosen.append(sel.describe(job))
+            elif prev is not None and not prev.retry:
+                results[job.ident] = prev
+                left += 1
+                stale += prev.key != job.key
+            else:
+                todo.append(job)
+            continue
         kept, prev = (state.Kept.NONE, None) if run.options.fresh else state.previous_result(job)
         if kept is state.Kept.REUSE:
             results[job.ident] = prev
@@ -178,7 +233,18 @@ def select(run: Run) -> tuple[dict[tuple[str, str], Result], list[Job]]:
             todo.append(job)
             if kept is state.Kept.CHANGED:
                 changed.append(job)
-    if results or changed:
+    if sel.active:
+        run.regraded = chosen
+        text = (f"regrading {len(chosen)} submissions chosen with --student/--assignment/--part "
+                f"({', '.join(chosen[:20])}{' ...' if len(chosen) > 20 else ''}); {left} others "
+                f"left as they were"
+                + (f" ({stale} of them graded with other code or inputs: run without a selection "
+                   "to bring them up to date)" if stale else "")
+                + (f"; {len(todo) - len(chosen)} others graded as they had no result"
+                   if len(todo) > len(chosen) else ""))
+        print(text, flush=True)
+        run.log.info("%s (state folder %s)", text, run.state_root)
+    elif results or changed:
         text = (f"{len(results)} submissions already graded by an earlier run: reused; "
                 f"{len(changed)} graded again because what they depend on changed (the "
                 "submission, the course's notebooks, the assignment's tests or references, the "
@@ -215,22 +281,53 @@ def grade_pending(run: Run, todo: list[Job], sync: GradebookSync,
             run.log.info("WARNING: %s", left)
 
 
+def _grades(run: Run, sync: GradebookSync, installed: term.Term | None) -> list:
+    """The gradebook's rows after the roster's students are added and the term's deadlines and
+    late penalties are set in it."""
+    roster = read_roster(run.options.roster) if run.options.roster else None
+    with open_gradebook(sync.db_url, sync.course_id) as gb:
+        if roster is not None:
+            add_students(gb, (s.gradebook_fields() for s in roster.students))
+        apply_term(gb, installed)
+        return read_grades(gb, run.course, roster.by_id if roster is not None else ())
+
+
 def write_outputs(run: Run, final: list[Result], sync: GradebookSync) -> int:
-    """grades.csv, the feedback pages, the histogram and the summary; the exit status."""
+    """Read the grades back from the gradebook; write grades.csv, the feedback pages, the
+    histogram, the class report and the summary; the exit status."""
     log, out = run.log, run.out
     try:
-        report.write_csv(out, final, sync.students, sync.duedates)
+        installed = term.installed(run.course_dir)
+        grades = _grades(run, sync, installed)
+    except Exception as exc:  # the gradebook (a database) or the term copy: say which
+        print(f"grade: grades.csv not written: cannot read the grades back: {exc}",
+              file=sys.stderr)
+        log.info("cannot read the grades back: %s", exc)
+        return 1
+    table = report.rows(grades, final, installed)
+    try:
+        report.write_csv(out, table)
     except OSError as exc:
         print(f"grade: cannot write {out}: {exc}", file=sys.stderr)
         log.info("cannot write %s: %s", out, exc)
         return 1
-    for problem in feedback.write_feedback(os.path.join(run.out_dir, "feedback"), final)[1]:
+    by_ident = {g.ident: g for g in grades}
+    entries = [(r.student, feedback.Entry(r.assignment, r, by_ident.get(r.ident)))
+               for r in final]
+    for problem in feedback.write_feedback(os.path.join(run.out_dir, "feedback"), entries,
+                                           installed)[1]:
         log.info("WARNING: %s", problem)
     try:
-        report.histogram(run.stem + "_histogram.png", final)
+        report.histogram(run.stem + "_histogram.png", table)
     except Exception as exc:  # a picture must not cost the run
         log.info("WARNING: no histogram: %s", exc)
-    text = report.summary(final)
+    try:
+        class_report.write_report(os.path.join(run.out_dir, "report.html"), table, final,
+                                  class_pairs(run.course, final, run.state_root))
+    except Exception as exc:  # nor must the class report
+        log.info("WARNING: no class report: %s", exc)
+    not_graded = [(j.student, j.assignment, j.problem) for j in run.jobs if j.problem]
+    text = report.summary(table, not_graded, run.regraded)
     print(text)
     failed = [r for r in final if r.retry]
     if failed:
@@ -253,7 +350,7 @@ def run(options: GradeOptions) -> int:
     results, todo = select(run_)
     course_id, db_url = course_settings(run_.course_dir)
     sync = GradebookSync(options.db or db_url, course_id, run_.course_dir, run_.course,
-                         run_.state_root, run_.log)
+                         run_.state_root, run_.log, term.installed(run_.course_dir))
     by_ident = {job.ident: job for job in run_.jobs}
     for r in results.values():
         sync.store(r, by_ident[r.ident])
@@ -266,6 +363,7 @@ def run(options: GradeOptions) -> int:
     status = write_outputs(run_, [results[job.ident] for job in run_.jobs], sync)
     if status == 0:
         print(f"graded {len(todo)} notebooks in {elapsed:.1f} s; wrote {run_.out}, "
-              f"{os.path.join(run_.out_dir, 'feedback')}/, {run_.stem}_histogram.png",
+              f"{os.path.join(run_.out_dir, 'feedback')}/, {run_.stem}_histogram.png, "
+              f"{os.path.join(run_.out_dir, 'report.html')}",
               flush=True)
     return status

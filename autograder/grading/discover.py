@@ -5,13 +5,11 @@ Nothing is run here. A folder that cannot be graded (an unknown assignment, no n
 misnamed notebook or the notebook of another assignment, a symbolic link, a folder name that is
 not a valid id, a folder that cannot be read) becomes a job whose ``problem`` says why, so it
 still gets its row. The submission time is read from ``timestamp.txt`` as nbgrader writes it
-(:func:`read_timestamp`).
+(:func:`read_timestamp`), never from a file's modification time.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import os
 
 from nbgrader.utils import parse_utc
@@ -24,24 +22,20 @@ from .jobs import Job
 MAX_TIMESTAMP_BYTES = 200
 
 
-def read_timestamp(folder: str, notebook: str | None) -> tuple[str | None, str]:
+def read_timestamp(folder: str) -> tuple[str | None, str]:
     """(submission time, note): ``timestamp.txt`` as nbgrader writes it (a regular file, not
-    followed if a link, at most :data:`MAX_TIMESTAMP_BYTES`), else the notebook's mtime. A
-    timestamp file that cannot be used is ignored with a note; nothing here raises."""
-    note = ""
+    followed if a link, at most :data:`MAX_TIMESTAMP_BYTES`), else None. A file's modification
+    time is never used (a plain ``cp`` changes it): without ``timestamp.txt`` the time is
+    unknown, and grades.csv says so where a due date makes it matter. A timestamp file that
+    cannot be used is ignored with a note; nothing here raises."""
     ts_file = os.path.join(folder, "timestamp.txt")
-    if os.path.lexists(ts_file):
-        try:
-            text = files.read_regular(ts_file, MAX_TIMESTAMP_BYTES).decode("utf-8").strip()
-            return parse_utc(text).strftime("%Y-%m-%d %H:%M:%S.%f"), ""
-        except Exception as exc:  # dateutil raises ValueError, OverflowError, TypeError, ...
-            note = f"timestamp.txt ignored ({cap(exc, 100)})"
-    st = os.lstat(notebook) if notebook and os.path.lexists(notebook) else None
-    with contextlib.suppress(OverflowError, OSError, ValueError):
-        if st is not None:
-            t = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)
-            return t.strftime("%Y-%m-%d %H:%M:%S.%f"), note
-    return None, note
+    if not os.path.lexists(ts_file):
+        return None, ""
+    try:
+        text = files.read_regular(ts_file, MAX_TIMESTAMP_BYTES).decode("utf-8").strip()
+        return parse_utc(text).strftime("%Y-%m-%d %H:%M:%S.%f"), ""
+    except Exception as exc:  # dateutil raises ValueError, OverflowError, TypeError, ...
+        return None, f"timestamp.txt ignored, so the submission time is unknown ({cap(exc, 100)})"
 
 
 def _listdir(path: str) -> list[str] | None:
@@ -100,7 +94,7 @@ def discover(root: str, registry: dict, course: dict[str, CourseAssignment]) -> 
                 max_score = course[assignment].max_score
                 notebook, problem = _find_notebook(adir, sdir, names, course[assignment],
                                                    registry)
-            timestamp, note = read_timestamp(adir, notebook)
+            timestamp, note = read_timestamp(adir)
             jobs.append(Job(student, assignment, notebook=notebook, problem=problem,
                             max_score=max_score, timestamp=timestamp,
                             notes=(note,) if note else ()))

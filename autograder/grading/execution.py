@@ -71,6 +71,18 @@ class _Watch:
         self.seen = now
 
 
+def _usage(started: float, before: dict[str, float], after: dict[str, float]
+           ) -> dict[str, float]:
+    """What a part's test cell took: wall-clock seconds, CPU seconds (where the cgroup counts
+    them) and the kernel's peak memory by the end of the part."""
+    usage = {"seconds": round(time.monotonic() - started, 3)}
+    if "cpu_seconds" in after and "cpu_seconds" in before:
+        usage["cpu_seconds"] = round(after["cpu_seconds"] - before["cpu_seconds"], 3)
+    if "memory_peak" in after:
+        usage["memory_peak"] = after["memory_peak"]
+    return usage
+
+
 def run(nb, parts, cases, expected, limits, isolation, *, slot, run_dir, cases_dir,
         helpers) -> Outcome:
     """Execute ``nb`` (outputs and execution counts are written into it) and judge ``parts``."""
@@ -96,6 +108,7 @@ def run(nb, parts, cases, expected, limits, isolation, *, slot, run_dir, cases_d
             where = cell_name(index, cell)
             cell.outputs = []
             vis = hid = None
+            started, before = time.monotonic(), kernel.usage() if graded else {}
             if not kernel.fault:
                 count += 1
                 vis = kernel.execute(visible)
@@ -116,6 +129,7 @@ def run(nb, parts, cases, expected, limits, isolation, *, slot, run_dir, cases_d
             vis_err = vis.error if vis is not None and vis.status != "ok" else ""
             outcome.parts[gid] = judge(parts[gid], cases[gid], expected[gid],
                                        hid.payloads if hid is not None else [], why, vis_err)
+            outcome.parts[gid].usage = _usage(started, before, kernel.usage())
         for text in kernel.notes():
             outcome.note(text)
     finally:

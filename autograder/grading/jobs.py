@@ -43,7 +43,9 @@ class CheckResult:
 class PartResult:
     """The verdict on one graded part: points earned of ``points`` (the sum of its checks'),
     a message saying why, and the outcome of each check. The gradebook keeps ``score`` as the
-    part's grade cell's score."""
+    part's grade cell's score. ``usage`` holds what running the part's test cell took, where
+    measured: ``seconds`` (wall clock), ``cpu_seconds`` and ``memory_peak`` (the kernel's
+    peak, in bytes, by the end of the part)."""
 
     id: str
     title: str
@@ -51,6 +53,7 @@ class PartResult:
     score: float
     message: str
     checks: list[CheckResult] = field(default_factory=list)
+    usage: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -58,9 +61,11 @@ class PartResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PartResult:
+        usage = data.get("usage") or {}
         return cls(id=str(data["id"]), title=str(data["title"]), points=float(data["points"]),
                    score=float(data["score"]), message=str(data["message"]),
-                   checks=[CheckResult.from_dict(c) for c in data.get("checks", [])])
+                   checks=[CheckResult.from_dict(c) for c in data.get("checks", [])],
+                   usage={str(k): float(v) for k, v in dict(usage).items()})
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,8 @@ class Job:
     isolation: Isolation | None = None
     tmp_root: str | None = None
     fault_retry: bool = False
+    regrade_parts: tuple[str, ...] = ()
+    kept_parts: tuple[PartResult, ...] = ()
 
     @property
     def ident(self) -> tuple[str, str]:
@@ -167,3 +174,13 @@ class Result:
     def add_reason(self, text: str) -> None:
         """Append ``text`` to the reason ("; "-separated)."""
         self.reason = "; ".join(r for r in (self.reason, text) if r)
+
+    def keep_parts(self, kept: tuple[PartResult, ...], regraded: tuple[str, ...]) -> None:
+        """Take this run's verdicts only for the parts in ``regraded``; every other part keeps
+        its verdict from ``kept`` (an earlier run's), and the score is their sum."""
+        earlier = {p.id: p for p in kept}
+        self.parts = [p if p.id in regraded or p.id not in earlier else earlier[p.id]
+                      for p in self.parts]
+        self.score = float(sum(p.score for p in self.parts))
+        self.add_reason(f"only {', '.join(regraded)} graded again; the other parts keep "
+                        "their earlier scores")

@@ -87,13 +87,21 @@ class Kept(enum.Enum):
     RETRY = "retry"
 
 
+def read_kept(path: str) -> Result | None:
+    """The result kept at ``path`` (a state file), whatever it depends on; None when there is
+    none or it cannot be read."""
+    try:
+        with open(path) as f:
+            return Result.from_json(f.read())
+    except (OSError, ValueError):
+        return None
+
+
 def previous_result(job: Job) -> tuple[Kept, Result | None]:
     """The kept result of ``job`` and whether it can be reused (same key, not marked for a
     retry)."""
-    try:
-        with open(job.state_file) as f:
-            prev = Result.from_json(f.read())
-    except (OSError, ValueError):
+    prev = read_kept(job.state_file)
+    if prev is None:
         return Kept.NONE, None
     if prev.key != job.key:
         return Kept.CHANGED, prev

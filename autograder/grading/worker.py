@@ -5,7 +5,9 @@ notebook to run from the source notebook (:mod:`autograder.grading.reconstruct`)
 part's cases with a fresh generator and compute the references here, in the grader; run the
 notebook in a sandboxed kernel and judge every part (:mod:`autograder.grading.execution`);
 remove the temporary folder (:func:`autograder.files.remove_tree`, whatever the kernel left in
-it); write the autograded notebook and the result JSON atomically into the state folder.
+it); with ``grade --part`` keep the earlier verdicts of the parts not regraded
+(:meth:`~autograder.grading.jobs.Result.keep_parts`); write the autograded notebook and the
+result JSON atomically into the state folder.
 
 A notebook whose run hit a time limit or whose kernel was killed from outside is graded a
 second time when other kernels ran beside it (``Job.fault_retry``): a busy machine, or a
@@ -113,6 +115,8 @@ def grade_job(job: Job) -> Result:
     if result.suspect and job.fault_retry:
         result = _better(result, _attempt(job))
     result.suspect = False
+    if job.regrade_parts and job.kept_parts:
+        result.keep_parts(job.kept_parts, job.regrade_parts)
     notebook, result.notebook_text = result.notebook_text, None
     try:
         state.save(job, result, notebook)

@@ -81,6 +81,25 @@ class Cgroup:
                                 found[as_key] = found.get(as_key, 0) + int(v)
         return found
 
+    def usage(self) -> dict[str, float]:
+        """What the group's processes used so far, where the kernel says: ``cpu_seconds`` (v2
+        ``cpu.stat``, v1 ``cpuacct.usage``) and ``memory_peak`` in bytes (v2 ``memory.peak``,
+        v1 ``memory.max_usage_in_bytes``)."""
+        found: dict[str, float] = {}
+        for d in self.dirs:
+            for name, key, scale in (("cpu.stat", "usage_usec", 1e-6),
+                                     ("cpuacct.usage", "", 1e-9),
+                                     ("memory.peak", "", 1.0),
+                                     ("memory.max_usage_in_bytes", "", 1.0)):
+                as_key = "memory_peak" if name.startswith("memory") else "cpu_seconds"
+                with contextlib.suppress(OSError, ValueError):
+                    with open(os.path.join(d, name)) as f:
+                        for line in f:
+                            k, _, v = line.strip().rpartition(" ")
+                            if k == key:
+                                found[as_key] = int(v) * scale
+        return found
+
     def kill_all(self) -> None:
         for _ in range(50):
             pids = set()

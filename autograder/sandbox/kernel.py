@@ -244,6 +244,10 @@ class SandboxedKernel:
             return self._final_counters
         return self.cgroup.counters()
 
+    def usage(self) -> dict[str, float]:
+        """CPU seconds and peak memory of the kernel so far (:meth:`Cgroup.usage`)."""
+        return self.cgroup.usage()
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None and self.wire is not None
 

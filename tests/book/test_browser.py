@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import functools
 import html
-import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -31,13 +29,13 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
+from tests.support.browser import chromium, unavailable
+
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"
 MATHJAX_PREFIX = ROOT / "_build" / "mathjax"
 MATHJAX_DIR = MATHJAX_PREFIX / "node_modules" / "mathjax"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CDN_MATHJAX = "https://cdn.jsdelivr.net/npm/mathjax@3/"
 LOCAL_MATHJAX = "/__mathjax__/"
 AXE_VERSION = "4.14.1"
@@ -47,13 +45,6 @@ AXE_JS = AXE_PREFIX / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
-
-
-def _unavailable(reason: str):
-    """Skip, or fail when REQUIRE_BROWSER=1 (CI must not silently skip the browser tests)."""
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
 
 
 def _site_pages() -> list[str]:
@@ -163,18 +154,18 @@ def _npm_install(prefix: Path, package: str, wanted: Path) -> None:
         return
     npm = shutil.which("npm")
     if npm is None:
-        _unavailable(f"{wanted} is missing and npm is not installed")
+        unavailable(f"{wanted} is missing and npm is not installed")
     prefix.mkdir(parents=True, exist_ok=True)
     done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix),
                            package], capture_output=True, text=True)
     if done.returncode != 0 or not wanted.is_file():
-        _unavailable(f"npm install {package} failed: {done.stderr[-500:]}")
+        unavailable(f"npm install {package} failed: {done.stderr[-500:]}")
 
 
 @pytest.fixture(scope="module")
 def server():
     if not (SITE / "index.html").is_file():
-        _unavailable(f"the book is not built ({SITE / 'index.html'} is missing; run make book)")
+        unavailable(f"the book is not built ({SITE / 'index.html'} is missing; run make book)")
     _npm_install(MATHJAX_PREFIX, "mathjax@3", MATHJAX_DIR / "es5" / "tex-mml-chtml.js")
     _Handler.missing, _Handler.served = [], []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -187,29 +178,8 @@ def server():
 
 @pytest.fixture(scope="module")
 def driver(server):
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        _unavailable("chromium or chromedriver is not installed "
-                     "(apt-get install chromium chromium-driver)")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _unavailable("selenium is not installed")
-    profile = tempfile.mkdtemp(prefix="book-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-dev-shm-usage", "--window-size=1280,1600",
-                 f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    browser.set_page_load_timeout(60)
-    browser.set_script_timeout(60)
-    yield browser
-    browser.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with chromium() as browser:
+        yield browser
 
 
 def _wait_for_mathjax(browser) -> str:
@@ -229,7 +199,7 @@ def test_page_renders(page, server, driver):
     """A built page shows typeset math, loaded images, no broken internal link and no console
     error in headless Chromium."""
     if page == "<not built>":
-        _unavailable("the book is not built (run make book)")
+        unavailable("the book is not built (run make book)")
     driver.get_log("browser")                            # drop entries of earlier pages
     driver.get(f"{server}/{page}")
     driver.execute_script("return document.readyState")
@@ -352,7 +322,7 @@ def test_page_meets_wcag_21_aa(page, mode, server, driver, axe_source):
     """axe-core finds no violation of a WCAG 2.0/2.1 level A or AA rule on the page, in the
     light and in the dark colour mode of the theme."""
     if page == "<not built>":
-        _unavailable("the book is not built (run make book)")
+        unavailable("the book is not built (run make book)")
     _open_in_mode(driver, f"{server}/{page}", mode)
     assert driver.execute_script("return document.documentElement.dataset.theme") == mode
     violations = _axe_violations(driver, axe_source)
@@ -412,7 +382,7 @@ def test_keyboard_reaches_every_dropdown_and_launch_button(page, server, driver)
     from selenium.webdriver.common.keys import Keys
 
     if page == "<not built>":
-        _unavailable("the book is not built (run make book)")
+        unavailable("the book is not built (run make book)")
     _open_in_mode(driver, f"{server}/{page}", "light")
     targets = driver.execute_script(KEYBOARD_TARGETS)
     reached = _tab_through(driver)

@@ -37,16 +37,22 @@ def _graded(base):
 
 
 def test_every_sample_scores_exactly_as_expected(graded):
-    """perfect scores max_score, empty 0, and each mistake loses exactly its parts."""
+    """perfect scores max_score, empty 0, and each mistake loses exactly its parts; every
+    student of the gradebook has a row for every assignment, the work a sample student did not
+    hand in scoring 0 with the reason "no submission"."""
     expected, out, proc, _ = graded
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out) as f:
         rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(f)}
-    assert set(rows) == set(expected)
-    got = {k: float(r["score"]) for k, r in rows.items()}
+    students, assignments = {s for s, _ in expected}, {a for _, a in expected}
+    assert set(rows) == {(s, a) for s in students for a in assignments}
+    got = {k: float(r["score"]) for k, r in rows.items() if k in expected}
     assert got == pytest.approx(expected)
-    for (student, _), r in rows.items():
-        if student == "perfect":
+    missing = [r for k, r in rows.items() if k not in expected]
+    assert missing and all((float(r["score"]), r["reason"]) == (0.0, "no submission")
+                           for r in missing)
+    for (student, assignment), r in rows.items():
+        if student == "perfect" and (student, assignment) in expected:
             assert float(r["score"]) == float(r["max_score"]) > 0
 
 

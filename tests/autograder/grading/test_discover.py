@@ -33,14 +33,27 @@ def _sub(root, student, notebook=b"{}"):
     (b"\xff\xfe", "timestamp.txt ignored"),
 ])
 def test_bad_timestamp_files_are_ignored_with_a_note(tmp_path, course, content, why):
-    """timestamp.txt that does not parse, overflows or is too long is ignored with a note and
-    the notebook's time stands in."""
+    """timestamp.txt that does not parse, overflows or is too long is ignored with a note: the
+    submission time is unknown (the notebook's modification time never stands in)."""
     folder = _sub(tmp_path / "subs", "alice")
     with open(os.path.join(folder, "timestamp.txt"), "wb") as f:
         f.write(content.encode() if isinstance(content, str) else content)
     [job] = discover(str(tmp_path / "subs"), REGISTRY, course)
-    assert job.timestamp and not job.problem
+    assert job.timestamp is None and not job.problem
     assert "timestamp.txt ignored" in job.notes[0] and why in job.notes[0]
+
+
+def test_the_time_comes_from_timestamp_txt_never_from_the_file(tmp_path, course):
+    """A notebook copied with a plain cp (a new modification time) and no timestamp.txt has no
+    submission time; with timestamp.txt its time (converted to UTC) is the submission time."""
+    folder = _sub(tmp_path / "subs", "alice")
+    os.utime(os.path.join(folder, "toy.ipynb"), (1e9, 1e9))
+    [job] = discover(str(tmp_path / "subs"), REGISTRY, course)
+    assert job.timestamp is None and job.notes == ()
+    with open(os.path.join(folder, "timestamp.txt"), "w") as f:
+        f.write("2026-03-29 03:30:00.000000 Europe/Berlin")
+    [job] = discover(str(tmp_path / "subs"), REGISTRY, course)
+    assert job.timestamp == "2026-03-29 01:30:00.000000"
 
 
 @pytest.mark.parametrize("kind", ["fifo", "symlink"])
@@ -53,7 +66,7 @@ def test_timestamp_fifo_or_link_neither_blocks_nor_is_followed(tmp_path, course,
     path = os.path.join(folder, "timestamp.txt")
     os.mkfifo(path) if kind == "fifo" else os.symlink(secret, path)
     [job] = discover(str(tmp_path / "subs"), REGISTRY, course)
-    assert not job.timestamp.startswith("2020") and "timestamp.txt ignored" in job.notes[0]
+    assert job.timestamp is None and "timestamp.txt ignored" in job.notes[0]
 
 
 def test_unreadable_folders_get_rows(tmp_path, course):
