@@ -79,8 +79,8 @@ def test_every_structural_mistake_that_costs_points_is_reported(both):
     status 1 and a message saying what; the others it reports too (the grader repairs them,
     but what is graded would not be what the student ran)."""
     checks, rows, _ = both
-    lost = {name for (name, _), r in rows.items()
-            if float(r["score"]) < ASSIGNMENTS[A].max_score}
+    lost = {name for (name, a), r in rows.items()
+            if a == A and float(r["score"]) < ASSIGNMENTS[A].max_score}
     assert lost == structural.COSTS_POINTS
     for name, says in structural.SAYS.items():
         assert checks[name]["status"] == 1, (name, checks[name]["report"])

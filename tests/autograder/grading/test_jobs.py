@@ -4,7 +4,7 @@ from autograder.grading.jobs import PartResult, Result
 
 
 def parts(scale, col_sum, message):
-    return [PartResult("toy-scale", "Scaling", 2.0, scale, message, {"seconds": 1.5}),
+    return [PartResult("toy-scale", "Scaling", 2.0, scale, message, usage={"seconds": 1.5}),
             PartResult("toy-sum", "Column sums", 3.0, col_sum, message)]
 
 

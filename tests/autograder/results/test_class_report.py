@@ -11,9 +11,9 @@ from tests.support.browser import chromium
 
 
 def result(student, sum_msg, passed=False, usage=None):
-    parts = [PartResult("toy-scale", "Scaling", 2.0, 2.0, "passed", dict(usage or {})),
+    parts = [PartResult("toy-scale", "Scaling", 2.0, 2.0, "passed", usage=dict(usage or {})),
              PartResult("toy-sum", "Column sums", 3.0, 3.0 if passed else 0.0, sum_msg,
-                        dict(usage or {}))]
+                        usage=dict(usage or {}))]
     return Result(student, "toy", "k", None, 5.0, sum(p.score for p in parts), "", parts)
 
 
