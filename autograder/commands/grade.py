@@ -21,9 +21,17 @@ The steps, each owned by its own module:
 5. grades.csv, ``feedback/<student>.html`` and ``<stem>_histogram.png`` are written atomically
    beside ``--out`` (:mod:`autograder.results`); a class summary is printed.
 
+Interrupting (:mod:`autograder.grading.interrupt`): the first Ctrl-C (SIGINT) or SIGTERM stops
+dispatching, ends the running kernels, keeps every finished result, writes grades.csv for what
+is done (rows not graded say "not graded: the run was interrupted", the summary says the
+grades are partial) and exits with "interrupted: run the same command again to continue"; a
+second one exits at once. Nothing cut short by the interruption is kept as a final result, so
+running the same command again grades exactly what is missing.
+
 Exit status: 0 when every submission was handled (graded or given a reason), 1 when grades.csv
 could not be written, 2 for bad arguments or a broken course folder, 3 when isolation is
-missing and ``--allow-unsandboxed`` was not given.
+missing and ``--allow-unsandboxed`` was not given, 130 after SIGINT (Ctrl-C) and 143 after
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from dataclasses import dataclass
 from .. import files
 from ..assignments import DEFAULT_REGISTRY, load_registry
 from ..build.release import build_course, write_downloads
-from ..grading import state
+from ..grading import interrupt, state
 from ..grading.course import CourseAssignment, course_assignment
 from ..grading.discover import discover
 from ..grading.jobs import Job, Result
@@ -189,8 +197,10 @@ def select(run: Run) -> tuple[dict[tuple[str, str], Result], list[Job]]:
 
 
 def grade_pending(run: Run, todo: list[Job], sync: GradebookSync,
-                  results: dict[tuple[str, str], Result]) -> None:
-    """Grade ``todo`` in the pool, storing each result in the gradebook as it arrives."""
+                  results: dict[tuple[str, str], Result],
+                  stop: interrupt.Interrupter | None = None) -> None:
+    """Grade ``todo`` in the pool, storing each result in the gradebook as it arrives (an
+    interrupted one is only kept for grades.csv: see :mod:`autograder.grading.interrupt`)."""
     if not todo:
         return
     by_ident = {job.ident: job for job in run.jobs}
@@ -201,8 +211,12 @@ def grade_pending(run: Run, todo: list[Job], sync: GradebookSync,
         run.log.info("WARNING: %s", left)
     todo = [job.with_(tmp_root=tmp_root, fault_retry=workers > 1) for job in todo]
     try:
-        for r in run_pool(todo, workers, run.isolation):
+        for r in run_pool(todo, workers, run.isolation, stop=stop):
             results[r.ident] = r
+            if r.interrupted:
+                run.log.info("not graded (the run was interrupted): %s/%s",
+                             display_name(r.student), display_name(r.assignment))
+                continue
             sync.store(r, by_ident[r.ident])
             run.log.info("graded %s/%s: %g/%g %s", display_name(r.student),
                          display_name(r.assignment), r.score, r.max_score, r.reason)
@@ -232,7 +246,7 @@ def write_outputs(run: Run, final: list[Result], sync: GradebookSync) -> int:
         log.info("WARNING: no histogram: %s", exc)
     text = report.summary(final)
     print(text)
-    failed = [r for r in final if r.retry]
+    failed = [r for r in final if r.retry and not r.interrupted]
     if failed:
         warn = (f"WARNING: {len(failed)} submissions could not be graded because of a problem of "
                 f"the grader itself (e.g. {failed[0].reason[:200]!r}); they have a 0 row "
@@ -245,6 +259,15 @@ def write_outputs(run: Run, final: list[Result], sync: GradebookSync) -> int:
 
 def run(options: GradeOptions) -> int:
     """The ``grade`` command (see the module docstring); its exit status."""
+    with interrupt.Interrupter() as stop:
+        status = _run(options, stop)
+    if stop.requested and status in (0, 1):
+        print(f"interrupted: {interrupt.RERUN}", file=sys.stderr, flush=True)
+        return stop.exit_status
+    return status
+
+
+def _run(options: GradeOptions, stop: interrupt.Interrupter) -> int:
     warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's add_submission
     prepared = prepare(options)
     if isinstance(prepared, int):
@@ -259,13 +282,15 @@ def run(options: GradeOptions) -> int:
         sync.store(r, by_ident[r.ident])
     t0 = time.monotonic()
     try:
-        grade_pending(run_, todo, sync, results)
+        grade_pending(run_, todo, sync, results, stop)
     finally:
         sync.close()
     elapsed = time.monotonic() - t0
     status = write_outputs(run_, [results[job.ident] for job in run_.jobs], sync)
-    if status == 0:
+    if status == 0 and not stop.requested:
         print(f"graded {len(todo)} notebooks in {elapsed:.1f} s; wrote {run_.out}, "
               f"{os.path.join(run_.out_dir, 'feedback')}/, {run_.stem}_histogram.png",
               flush=True)
+    if stop.requested:
+        run_.log.info("interrupted by %s after %.1f s of grading", stop.name, elapsed)
     return status

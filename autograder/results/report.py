@@ -5,6 +5,10 @@
   last_name, first_name, email, raw_score, late_submission_penalty, score, max_score) plus
   ``reason``; one row per (student, assignment) found; written atomically.
 * a class summary (text) and ``<stem>_histogram.png`` (score distribution per assignment).
+
+Rows of submissions an interrupted run did not grade (``Result.interrupted``) are in grades.csv
+with their reason; the summary leaves them out of its figures and says the grades are partial,
+and the histogram leaves them out.
 """
 
 from __future__ import annotations
@@ -42,10 +46,14 @@ def write_csv(path: str, results: list[Result], students: dict[str, dict] | None
 
 
 def summary(results: list[Result]) -> str:
-    lines = ["class summary:"]
+    missing = sum(r.interrupted for r in results)
+    lines = ["class summary:" if not missing else
+             f"class summary (partial: {missing} of {len(results)} submissions not graded, "
+             "the run was interrupted):"]
     by_a: dict[str, list[Result]] = {}
     for r in results:
-        by_a.setdefault(r.assignment, []).append(r)
+        if not r.interrupted:
+            by_a.setdefault(r.assignment, []).append(r)
     for a, rs in sorted(by_a.items()):
         scores = [r.score for r in rs]
         top = max(r.max_score for r in rs)
@@ -65,6 +73,8 @@ def histogram(path: str, results: list[Result]) -> None:
 
     by_a: dict[str, list[float]] = {}
     for r in results:
+        if r.interrupted:
+            continue
         frac = r.score / r.max_score if r.max_score else 0.0
         by_a.setdefault(r.assignment, []).append(100 * frac)
     fig, ax = plt.subplots(figsize=(7, 4))
