@@ -6,16 +6,18 @@ server rewrites the MathJax CDN URL in the served HTML to a local copy of MathJa
 (``npm install mathjax@3`` into ``_build/mathjax``, done here when missing). One screenshot per
 page is saved under ``_build/screenshots/`` (a test artifact, not committed).
 
-Prerequisites: ``make book`` (the built site), Debian's ``chromium`` and ``chromium-driver``,
-and ``npm`` (or an existing ``_build/mathjax``). When one is missing the tests skip with the
-reason, except with ``REQUIRE_BROWSER=1`` (set by CI), where they fail instead.
+Prerequisites: ``make book`` (the built site) and the ``browser`` feature of
+:mod:`tests.support.system`: Debian's ``chromium``, ``chromium-driver`` and ``npm`` (which
+``make test`` installs where it can). When one is missing the page tests skip with the reason
+(``tests/conftest.py``), except with ``REQUIRE_BROWSER=1`` (the book's workflow) or
+``REQUIRE_SYSTEM_PACKAGES=1`` (``.ci/run``), where they fail instead; so do a missing built
+site and a failed ``npm install`` (offline).
 """
 
 from __future__ import annotations
 
 import functools
 import html
-import os
 import shutil
 import subprocess
 import tempfile
@@ -27,23 +29,23 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
+from tests.support import system
+
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"
 MATHJAX_PREFIX = ROOT / "_build" / "mathjax"
 MATHJAX_DIR = MATHJAX_PREFIX / "node_modules" / "mathjax"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CDN_MATHJAX = "https://cdn.jsdelivr.net/npm/mathjax@3/"
 LOCAL_MATHJAX = "/__mathjax__/"
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.xdist_group("browser")]
 
 
 def _unavailable(reason: str):
-    """Skip, or fail when REQUIRE_BROWSER=1 (CI must not silently skip the browser tests)."""
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
+    """Skip, or fail where the browser tests are required (CI must not silently skip them)."""
+    if system.required(system.BY_MARKER["browser"]):
+        pytest.fail(f"the browser tests are required here but {reason}")
     pytest.skip(reason)
 
 
@@ -154,8 +156,6 @@ def server():
         _unavailable(f"the book is not built ({SITE / 'index.html'} is missing; run make book)")
     if not (MATHJAX_DIR / "es5" / "tex-mml-chtml.js").is_file():
         npm = shutil.which("npm")
-        if npm is None:
-            _unavailable("no local MathJax in _build/mathjax and npm is not installed")
         MATHJAX_PREFIX.mkdir(parents=True, exist_ok=True)
         done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix",
                                str(MATHJAX_PREFIX), "mathjax@3"], capture_output=True, text=True)
@@ -172,9 +172,6 @@ def server():
 
 @pytest.fixture(scope="module")
 def driver(server):
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        _unavailable("chromium or chromedriver is not installed "
-                     "(apt-get install chromium chromium-driver)")
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -182,14 +179,14 @@ def driver(server):
         _unavailable("selenium is not installed")
     profile = tempfile.mkdtemp(prefix="book-chromium-")
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = system.chromium()
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-dev-shm-usage", "--window-size=1280,1600",
                  f"--user-data-dir={profile}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    browser = webdriver.Chrome(service=Service(system.chromedriver()), options=options)
     browser.set_page_load_timeout(60)
     browser.set_script_timeout(60)
     yield browser
@@ -209,6 +206,7 @@ def _wait_for_mathjax(browser) -> str:
 PAGES = _site_pages()
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("page", PAGES or ["<not built>"])
 def test_page_renders(page, server, driver):
     """A built page shows typeset math, loaded images, no broken internal link and no console
