@@ -2,13 +2,14 @@
 set-up step of ``make test`` that installs what it can.
 
 ``python -m tests.support.system install`` (``make test`` runs it before pytest): as root on
-Debian or Ubuntu with ``apt-get`` it installs the packages of every feature that is not usable
-(``apt-get update`` failing is only a note; ``DEBIAN_FRONTEND=noninteractive``, no input, time
-limits: it never waits on a prompt or a dead mirror; when the packages cannot be installed
-together, each is tried alone). Then, or where it cannot install (not root, no ``apt-get``,
-offline, a package that fails), it says which features are missing, why, how to install them
-and how many tests that skips. It exits 0 whatever happened: the tests that need a missing
-feature skip, and pytest's summary says so again (``tests/conftest.py``).
+Debian or Ubuntu with ``apt-get`` it installs, for every feature that is not usable, the
+packages whose programs are absent. It never removes a package (``--no-remove``), never waits
+on a prompt or a dead mirror (``DEBIAN_FRONTEND=noninteractive``, no input, time limits), takes
+a failing ``apt-get update`` as a note, and tries the packages one by one when they cannot be
+installed together. Then, or where it cannot install (not root, no ``apt-get``, offline, a
+package that fails), it says which features are missing, why, how to install them and how many
+tests that skips. It exits 0 whatever happened: the tests that need a missing feature skip, and
+pytest's summary says so again (``tests/conftest.py``).
 ``python -m tests.support.system check`` only says. Counting the tests collects them (some
 seconds); it is done only when something is missing.
 
@@ -89,7 +90,7 @@ def _sandbox() -> str | None:
 
 def _browser() -> str | None:
     problems = [f"{name}: {why}" for name, why in (
-        ("chromium", _runs(chromium(), "--headless", "--no-sandbox", "--version")),
+        ("chromium", _runs(chromium(), "--version")),
         ("chromedriver", _runs(chromedriver(), "--version")),
         ("npm", _runs(shutil.which("npm"), "--version"))) if why]
     return "; ".join(problems) or None
@@ -103,33 +104,55 @@ def _postgresql() -> str | None:
 
 
 @dataclass(frozen=True)
+class Package:
+    """A Debian package and whether what it provides is on this machine (usable or not: a
+    program that is there but does not work is not mended by installing its package again, and
+    one that came from elsewhere, e.g. npm with NodeSource's nodejs, must not be replaced)."""
+
+    name: str
+    present: Callable[[], bool]
+
+
+@dataclass(frozen=True)
 class Feature:
     """What some tests need from the system: the pytest marker of those tests, the Debian
     packages that provide it, what it enables, and a check (None when usable, else why not)."""
 
     marker: str
-    packages: tuple[str, ...]
+    packages: tuple[Package, ...]
     enables: str
     check: Callable[[], str | None]
-    advice: str = ""          # what else to do when the packages are installed but unusable
+    advice: str = ""          # what else to do when the programs are there but unusable
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.packages]
+
+    def absent(self) -> list[str]:
+        """The packages whose programs are not on this machine."""
+        return [p.name for p in self.packages if not p.present()]
 
     def hint(self) -> str:
-        """How to get the feature: install the packages missing, else the advice."""
-        absent = [p for p in self.packages if not _installed(p)]
+        """How to get the feature: install the packages absent, else the advice."""
+        absent = self.absent()
         if absent:
             return f"install: sudo apt-get install -y {' '.join(absent)}"
-        return self.advice or "the packages are installed: see why above"
+        return self.advice or "the programs are there but do not work: see why"
 
 
 FEATURES = (
-    Feature("sandbox", ("bubblewrap",), "the grader's sandbox and its tests", _sandbox,
-            "bubblewrap is installed but needs unprivileged user namespaces: sysctl -w "
-            "kernel.unprivileged_userns_clone=1 (Debian) or "
-            "kernel.apparmor_restrict_unprivileged_userns=0 (Ubuntu), or run as root"),
-    Feature("browser", ("chromium", "chromium-driver", "npm"),
+    Feature("sandbox", (Package("bubblewrap", lambda: find_bwrap()[0] is not Bwrap.MISSING),),
+            "the grader's sandbox and its tests", _sandbox,
+            "where bwrap cannot create namespaces, allow unprivileged user namespaces (sysctl "
+            "-w kernel.unprivileged_userns_clone=1 on Debian, "
+            "kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu) or run as root"),
+    Feature("browser", (Package("chromium", lambda: chromium() is not None),
+                        Package("chromium-driver", lambda: chromedriver() is not None),
+                        Package("npm", lambda: shutil.which("npm") is not None)),
             "the browser tests of the book; npm fetches a local MathJax for them", _browser,
-            "the packages are installed but do not run (on Ubuntu chromium is a snap)"),
-    Feature("postgresql", ("postgresql",), "the PostgreSQL gradebook tests", _postgresql),
+            "the programs are there but do not run (on Ubuntu chromium is a snap)"),
+    Feature("postgresql", (Package("postgresql", lambda: postgresql_bin() is not None),),
+            "the PostgreSQL gradebook tests", _postgresql),
 )
 BY_MARKER = {f.marker: f for f in FEATURES}
 
@@ -146,21 +169,11 @@ def required(feature: Feature) -> bool:
 
 
 def skip_reason(feature: Feature, why: str) -> str:
-    return f"needs {', '.join(feature.packages)} ({feature.enables}): {why}; {feature.hint()}"
+    return f"needs {', '.join(feature.names)} ({feature.enables}): {why}; {feature.hint()}"
 
 
 def tests(n: int) -> str:
     return f"{n} test" + ("" if n == 1 else "s")
-
-
-def _installed(package: str) -> bool:
-    try:
-        done = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package],
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=VERSION_TIMEOUT)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0 and done.stdout.strip().endswith(" installed")
 
 
 def _apt(args: list[str], timeout: float) -> str | None:
@@ -178,7 +191,7 @@ def _apt(args: list[str], timeout: float) -> str | None:
 
 def cannot_install() -> str | None:
     """Why this process cannot install packages with apt-get (None when it can)."""
-    if shutil.which("apt-get") is None or shutil.which("dpkg-query") is None:
+    if shutil.which("apt-get") is None:
         return "no apt-get here (not Debian or Ubuntu)"
     if os.geteuid() != 0:
         return "not root"
@@ -193,10 +206,10 @@ def install(packages: list[str], say: Callable[[str], None]) -> list[str]:
     if why:
         notes.append(f"apt-get update failed (continuing with the package lists there are): "
                      f"{why}")
-    if _apt(["install", "-y", "-qq", *packages], INSTALL_TIMEOUT) is None:
+    if _apt(["install", "-y", "-qq", "--no-remove", *packages], INSTALL_TIMEOUT) is None:
         return notes
     for package in packages:       # together they failed: as many as possible, one by one
-        why = _apt(["install", "-y", "-qq", package], INSTALL_TIMEOUT)
+        why = _apt(["install", "-y", "-qq", "--no-remove", package], INSTALL_TIMEOUT)
         if why:
             notes.append(f"apt-get install {package} failed: {why}")
     return notes
@@ -236,14 +249,14 @@ def report(gone: dict[str, str], counts: dict[str, int] | None, why_not: str | N
     that skips."""
     if not gone:
         return ("system packages for the tests: all usable ("
-                + ", ".join(" + ".join(f.packages) for f in FEATURES) + ")")
+                + ", ".join(" + ".join(f.names) for f in FEATURES) + ")")
     lines = ["system packages for the tests: some are missing or unusable"
              + (f" and cannot be installed here ({why_not})" if why_not else "") + ":"]
     for marker, why in gone.items():
         f = BY_MARKER[marker]
         n = (tests(counts[marker]) if counts is not None else "the tests")
         effect = "fail (required here)" if required(f) else "skipped"
-        lines.append(f"  {' + '.join(f.packages)} ({f.enables}): {why}")
+        lines.append(f"  {' + '.join(f.names)} ({f.enables}): {why}")
         lines.append(f"    {n} marked '{marker}' {effect}; {f.hint()}")
     return "\n".join(lines)
 
@@ -262,13 +275,13 @@ def main(argv: list[str]) -> int:
     if gone and action == "install":
         why_not = cannot_install()
         if why_not is None:
-            packages = [p for m in gone for p in BY_MARKER[m].packages if not _installed(p)]
+            packages = [p for m in gone for p in BY_MARKER[m].absent()]
             if packages:
                 for note in install(packages, lambda s: print(s, flush=True)):
                     print(f"  note: {note}", flush=True)
                 gone = missing()
             else:
-                why_not = "the packages are installed but do not work here"
+                why_not = "their programs are there but do not work here"
     counts = count_tests(list(gone), root, paths) if gone else None
     print(report(gone, counts, why_not), flush=True)
     return 0
