@@ -261,9 +261,9 @@ def run(options: GradeOptions) -> int:
     """The ``grade`` command (see the module docstring); its exit status."""
     with interrupt.Interrupter() as stop:
         status = _run(options, stop)
-    if stop.requested and status in (0, 1):
+    if stop.requested and status in (0, 1):  # 1: grades.csv could not be written, still 1
         print(f"interrupted: {interrupt.RERUN}", file=sys.stderr, flush=True)
-        return stop.exit_status
+        return stop.exit_status if status == 0 else status
     return status
 
 
