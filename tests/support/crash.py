@@ -20,7 +20,7 @@ from tests.support.run import REPO, env, grade_cmd, once
 MODES = [pytest.param("sandboxed", marks=pytest.mark.sandbox, id="sandboxed"),
          pytest.param("unsandboxed", id="unsandboxed")]
 TIMESTAMP = "2026-12-01 10:00:00.000000 UTC"   # the same grades.csv in every test's folder
-SLOW = 8            # seconds the spawning submission sleeps after starting its processes
+SLOW = 12           # seconds the spawning submission sleeps after starting its processes
 
 
 def survivor_cell(token: str, sleep: float = SLOW) -> str:
