@@ -38,6 +38,7 @@ PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 EXIT_ENDED = 128 + signal.SIGTERM
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+DEFAULTS = tuple(sorted(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}))
 PARENT_CHECK = 1.0          # seconds between looks at the parent, beside PR_SET_PDEATHSIG
 KILL_ROUNDS = 500           # rounds of 20 ms: 10 s for processes stuck in the kernel
 
@@ -128,8 +129,9 @@ def main(argv: list[str]) -> int:
         return EXIT_ENDED
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     try:
+        # every signal at its default (Python ignores SIGPIPE and SIGXFSZ), none blocked
         main_pid = os.posix_spawnp(command[0], command, dict(os.environ), setsigmask=(),
-                                   setsigdef=tuple(watched))
+                                   setsigdef=DEFAULTS)
     except OSError as exc:
         print(f"supervisor: cannot start {command[0]!r}: {exc}", file=sys.stderr)
         return 127
