@@ -55,6 +55,7 @@ from .outputs import output_from_message
 from .wire import Arrival, KernelWire, Received
 
 INTERRUPT_GRACE = 5.0
+DEATH_GRACE = 0.5               # seconds a kernel's death may take to show before a fault
 CLOSE_GRACE = 10.0              # seconds the supervisor gets to kill what the kernel started
 REPLY_GRACE = 2.0
 START_TIMEOUT = 90.0
@@ -312,15 +313,20 @@ class SandboxedKernel:
         kind, reason = describe_death(self)
         return self._stop(result, kind, reason)
 
+    def _gone_within(self, seconds: float) -> bool:
+        """Whether the kernel has ended, or ends within ``seconds`` (its supervisor takes a
+        moment to kill what the kernel left and pass its status on)."""
+        if seconds > 0:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=seconds)
+        return self.proc.poll() is not None
+
     def _watch(self, now: float) -> tuple[Fault, str] | None:
         """(kind, reason) when the relay stopped or the socket folder is being filled."""
         failure = self.wire.failure()
         if failure:
             # a dead kernel breaks the relay's connections too: give its death time to show
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                if self.wire.relay.poll() == relay.EXIT_LOST:
-                    self.proc.wait(timeout=1.0)
-            if self.proc.poll() is not None:
+            if self._gone_within(1.0 if self.wire.relay.poll() == relay.EXIT_LOST else 0.0):
                 return None
             return Fault.OUTPUT, failure
         if now - self._folder_checked >= FOLDER_CHECK:
@@ -330,7 +336,8 @@ class SandboxedKernel:
                                       if self.isolation.sandboxed
                                       else (self.limits.tmpfs_bytes, 100 * FOLDER_MAX_ENTRIES))
             size, entries = files.usage(self.run_dir, max_entries)
-            if size > max_bytes or entries > max_entries:
+            # a notebook that filled the folder and then died: its death is what counts
+            if (size > max_bytes or entries > max_entries) and not self._gone_within(DEATH_GRACE):
                 return Fault.FOLDER, ("the notebook wrote into the kernel's socket folder (more "
                                   f"than {human_size(max_bytes)} or {max_entries} files), "
                                   "which is not allowed")

@@ -77,15 +77,17 @@ def descendants(root: int) -> set[int]:
     return found
 
 
-def _reap(main: int, status: list[int]) -> None:
-    """Reap every child that has ended; keep ``main``'s wait status in ``status``."""
+def _reap(main: int, status: list[int]) -> bool:
+    """Reap every child that has ended (``main``'s wait status into ``status``); whether any
+    child is left. None left means no descendant is left: a subreaper's descendants that are
+    not its children have a living parent among them."""
     while True:
         try:
             pid, code = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return False
         if pid == 0:
-            return
+            return True
         if pid == main:
             status.append(code)
 
@@ -94,6 +96,8 @@ def kill_descendants(main: int, status: list[int]) -> None:
     """SIGKILL every descendant until none is left (reaping them, ``main`` into ``status``)."""
     me = os.getpid()
     for _ in range(KILL_ROUNDS):
+        if not _reap(main, status):
+            return
         pids = descendants(me)
         for pid in pids:
             try:
