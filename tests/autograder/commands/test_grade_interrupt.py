@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 
 import pytest
 
@@ -39,14 +40,18 @@ def _log_grew(log, size: int) -> bool:
 
 
 def _interrupt(s: Setup, when: str, signals: list[int]) -> tuple[int, str, str]:
-    """Run grade, send ``signals`` (the second once the first has been acknowledged) at
-    ``when`` ("running": while the student's processes of s1 run; "first result": once a
-    result has come back while they run); (exit status, stdout, stderr)."""
+    """Run grade, send ``signals`` at ``when`` ("running": while the student's processes of s1
+    run; "first result": once a result has come back while they run); (exit status, stdout,
+    stderr). With two signals, the run is made to hang in its wind-down (before it renames
+    grades.csv, :mod:`tests.support.crash_driver`), and the second signal is sent once the
+    first has been acknowledged: only the second can end it."""
     log = s.out.with_suffix(".log")
     size = log.stat().st_size if log.exists() else 0
     err_path = s.out.parent.parent / "stderr.txt"
+    cmd = s.cmd if len(signals) == 1 else [
+        sys.executable, "-m", "tests.support.crash_driver", "hang:grades.csv", "1", *s.cmd[4:]]
     with open(err_path, "w") as err:
-        proc = subprocess.Popen(s.cmd, cwd=REPO, env=s.env, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(cmd, cwd=REPO, env=s.env, stdout=subprocess.PIPE,
                                 stderr=err, text=True)
         if when == "running":
             ready = lambda: leftovers([s.token])  # noqa: E731
