@@ -60,8 +60,7 @@ def test_check_names_what_is_missing_from_path_how_to_get_it_and_what_it_skips(t
     done = _system("check", _bin(tmp_path / "bin"), tiny)
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "bubblewrap (the grader's sandbox and its tests): bubblewrap (bwrap) is not " \
-           "installed" in out
+    assert "bubblewrap (the grader's sandbox and its tests): bwrap is not installed" in out
     assert "3 tests marked 'sandbox' skipped" in out
     assert "chromium: not installed; chromedriver: not installed; npm: not installed" in out
     assert "1 test marked 'browser' skipped" in out

@@ -83,6 +83,8 @@ def postgresql_bin() -> str | None:
 
 def _sandbox() -> str | None:
     state, _, note = find_bwrap()
+    if state is Bwrap.MISSING:
+        return "bwrap is not installed"
     if state is Bwrap.DISABLED:
         return note + " (unset it to use bubblewrap)"
     return None if state is Bwrap.USABLE else note
