@@ -1,5 +1,6 @@
 # Two commands: `make book` builds the textbook, `make test` runs the whole test suite.
-# Both create .venv/ at the root when it is missing and install the pinned dependencies.
+# Both create .venv/ at the root when it is missing and install the pinned dependencies;
+# `make test` also installs the system packages the tests use, where it can.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -39,7 +40,10 @@ book-clean:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Before pytest: install the system packages the tests use where this can (root, apt-get), or
+# say which are missing and how many tests skip (tests/support/system.py; always succeeds).
 test: $(STAMP) lint book
+	$(BIN)/python -m tests.support.system install
 	MPLBACKEND=Agg $(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench-numpy: $(STAMP)

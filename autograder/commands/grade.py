@@ -31,11 +31,18 @@ The steps, each owned by its own module:
 leave every other one as it was (:mod:`autograder.grading.selection`); the summary says what
 was regraded.
 
+Interrupting (:mod:`autograder.grading.interrupt`): the first Ctrl-C (SIGINT) or SIGTERM stops
+dispatching, ends the running kernels, keeps every finished result, writes grades.csv for what
+is done (rows not graded say "not graded: the run was interrupted", the summary says the
+grades are partial) and exits with "interrupted: run the same command again to continue"; a
+second one exits at once. Nothing cut short by the interruption is kept as a final result, so
+running the same command again grades exactly what is missing.
+
 Exit status: 0 when every submission was handled (graded or given a reason), 1 when grades.csv
 could not be written (or the gradebook or the installed term could not be read), 2 for bad
 arguments (a roster that cannot be used, a selection naming no submission, an unknown
 assignment or part) or a broken course folder, 3 when isolation is missing and
-``--allow-unsandboxed`` was not given.
+``--allow-unsandboxed`` was not given, 130 after SIGINT (Ctrl-C) and 143 after SIGTERM.
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ from dataclasses import dataclass, field
 from .. import files
 from ..assignments import DEFAULT_REGISTRY, load_registry
 from ..build.release import build_course, write_downloads
-from ..grading import state
+from ..grading import interrupt, state
 from ..grading.course import CourseAssignment, course_assignment
 from ..grading.discover import discover
 from ..grading.jobs import Job, Result
@@ -255,8 +262,10 @@ def select(run: Run) -> tuple[dict[tuple[str, str], Result], list[Job]]:
 
 
 def grade_pending(run: Run, todo: list[Job], sync: GradebookSync,
-                  results: dict[tuple[str, str], Result]) -> None:
-    """Grade ``todo`` in the pool, storing each result in the gradebook as it arrives."""
+                  results: dict[tuple[str, str], Result],
+                  stop: interrupt.Interrupter | None = None) -> None:
+    """Grade ``todo`` in the pool, storing each result in the gradebook as it arrives (an
+    interrupted one is only kept for grades.csv: see :mod:`autograder.grading.interrupt`)."""
     if not todo:
         return
     by_ident = {job.ident: job for job in run.jobs}
@@ -267,8 +276,12 @@ def grade_pending(run: Run, todo: list[Job], sync: GradebookSync,
         run.log.info("WARNING: %s", left)
     todo = [job.with_(tmp_root=tmp_root, fault_retry=workers > 1) for job in todo]
     try:
-        for r in run_pool(todo, workers, run.isolation):
+        for r in run_pool(todo, workers, run.isolation, stop=stop):
             results[r.ident] = r
+            if r.interrupted:
+                run.log.info("not graded (the run was interrupted): %s/%s",
+                             display_name(r.student), display_name(r.assignment))
+                continue
             sync.store(r, by_ident[r.ident])
             run.log.info("graded %s/%s: %g/%g %s", display_name(r.student),
                          display_name(r.assignment), r.score, r.max_score, r.reason)
@@ -329,7 +342,7 @@ def write_outputs(run: Run, final: list[Result], sync: GradebookSync) -> int:
     not_graded = [(j.student, j.assignment, j.problem) for j in run.jobs if j.problem]
     text = report.summary(table, not_graded, run.regraded)
     print(text)
-    failed = [r for r in final if r.retry]
+    failed = [r for r in final if r.retry and not r.interrupted]
     if failed:
         warn = (f"WARNING: {len(failed)} submissions could not be graded because of a problem of "
                 f"the grader itself (e.g. {failed[0].reason[:200]!r}); they have a 0 row "
@@ -342,6 +355,15 @@ def write_outputs(run: Run, final: list[Result], sync: GradebookSync) -> int:
 
 def run(options: GradeOptions) -> int:
     """The ``grade`` command (see the module docstring); its exit status."""
+    with interrupt.Interrupter() as stop:
+        status = _run(options, stop)
+    if stop.requested and status in (0, 1):  # 1: grades.csv could not be written, still 1
+        print(f"interrupted: {interrupt.RERUN}", file=sys.stderr, flush=True)
+        return stop.exit_status if status == 0 else status
+    return status
+
+
+def _run(options: GradeOptions, stop: interrupt.Interrupter) -> int:
     warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's add_submission
     prepared = prepare(options)
     if isinstance(prepared, int):
@@ -356,14 +378,16 @@ def run(options: GradeOptions) -> int:
         sync.store(r, by_ident[r.ident])
     t0 = time.monotonic()
     try:
-        grade_pending(run_, todo, sync, results)
+        grade_pending(run_, todo, sync, results, stop)
     finally:
         sync.close()
     elapsed = time.monotonic() - t0
     status = write_outputs(run_, [results[job.ident] for job in run_.jobs], sync)
-    if status == 0:
+    if status == 0 and not stop.requested:
         print(f"graded {len(todo)} notebooks in {elapsed:.1f} s; wrote {run_.out}, "
               f"{os.path.join(run_.out_dir, 'feedback')}/, {run_.stem}_histogram.png, "
               f"{os.path.join(run_.out_dir, 'report.html')}",
               flush=True)
+    if stop.requested:
+        run_.log.info("interrupted by %s after %.1f s of grading", stop.name, elapsed)
     return status

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..build.cells import grade_id, is_grade, split_hidden
-from ..sandbox.kernel import Fault, KernelDied, SandboxedKernel, StepResult
+from ..sandbox.kernel import Cancel, Fault, KernelDied, KernelEnded, SandboxedKernel, StepResult
 from ..sandbox.limits import human_size
 from .verdicts import PartResult, judge
 
@@ -31,6 +31,7 @@ class Outcome:
     reasons: list[str] = field(default_factory=list)  # notebook-level, in order, no repeats
     suspect: bool = False                             # worth a second attempt
     grader_failed: str = ""                           # the kernel could not be started
+    interrupted: bool = False                         # the grader ended the kernel (cancel)
 
     def note(self, text: str) -> None:
         if text and text not in self.reasons:
@@ -84,14 +85,19 @@ def _usage(started: float, before: dict[str, float], after: dict[str, float]
 
 
 def run(nb, parts, cases, expected, limits, isolation, *, slot, run_dir, cases_dir,
-        helpers) -> Outcome:
-    """Execute ``nb`` (outputs and execution counts are written into it) and judge ``parts``."""
+        helpers, cancel: Cancel | None = None) -> Outcome:
+    """Execute ``nb`` (outputs and execution counts are written into it) and judge ``parts``;
+    once ``cancel`` is set the kernel is ended and the outcome is ``interrupted``."""
     outcome = Outcome()
     name = f"ag-{os.getpid()}-{int(time.time() * 1000) % 10**9}"
     try:
         kernel = SandboxedKernel(isolation, limits, slot=slot, run_dir=run_dir,
-                                 cases_dir=cases_dir, helper_files=helpers, cgroup_name=name)
+                                 cases_dir=cases_dir, helper_files=helpers, cgroup_name=name,
+                                 cancel=cancel)
         kernel.__enter__()
+    except KernelEnded:
+        outcome.interrupted = True
+        return outcome
     except KernelDied as exc:
         outcome.grader_failed = str(exc)
         return outcome
@@ -134,4 +140,5 @@ def run(nb, parts, cases, expected, limits, isolation, *, slot, run_dir, cases_d
             outcome.note(text)
     finally:
         kernel.close()
+    outcome.interrupted = kernel.fault_kind is Fault.ENDED
     return outcome

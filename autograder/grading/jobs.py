@@ -117,7 +117,8 @@ class Result:
     kept beside the result in the state folder; ``cleanup`` says what temporary files could not
     be removed. ``suspect`` (a fault a busy machine may cause) and ``notebook_text`` (the
     autograded notebook) travel from the grading of a notebook to the worker only; they are not
-    kept."""
+    kept. ``interrupted`` marks a result the stop of a run cut short
+    (:mod:`autograder.grading.interrupt`): it is never kept."""
 
     student: str
     assignment: str
@@ -132,6 +133,7 @@ class Result:
     cleanup: str = ""
     suspect: bool = field(default=False, compare=False)
     notebook_text: str | None = field(default=None, compare=False, repr=False)
+    interrupted: bool = field(default=False, compare=False)
 
     KEPT = ("student", "assignment", "key", "timestamp", "max_score", "score", "reason",
             "parts", "autograded", "retry", "cleanup")

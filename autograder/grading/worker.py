@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import multiprocessing
 import os
 import shutil
 import signal
@@ -34,7 +35,7 @@ from ..assignments import load_registry
 from ..sandbox import harness
 from ..sandbox.isolation import Isolation
 from ..text import MAX_TEXT, cap
-from . import execution, reconstruct, state
+from . import execution, interrupt, reconstruct, state
 from .jobs import Job, PartResult, Result
 from .notebook import notebook_text, read_student_notebook
 from .records import encode_cases
@@ -45,18 +46,23 @@ _SLOT = 0
 _PRIVATE_MOUNTS = False
 
 
-def init_worker(slot_counter, isolation: Isolation) -> None:
-    """Pool initializer: take a slot number, die with the parent, own a private mount
-    namespace (root only) so per-kernel tmpfs mounts vanish with this process."""
+def init_worker(slot_counter, isolation: Isolation, stop=None, pids=None) -> None:
+    """Pool initializer: take a slot number (and note this process's pid under it in
+    ``pids``), die with the parent, stop on SIGINT, SIGTERM or the pool's shared ``stop``
+    (:func:`autograder.grading.interrupt.install_worker`), own a private mount namespace
+    (root only) so per-kernel tmpfs mounts vanish with this process."""
     global _SLOT, _PRIVATE_MOUNTS
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:
+        os._exit(1)  # the grader died before PR_SET_PDEATHSIG was in force
     with slot_counter.get_lock():
         _SLOT = slot_counter.value
         slot_counter.value += 1
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:
-        os._exit(1)
+    if pids is not None and _SLOT < len(pids):
+        pids[_SLOT] = os.getpid()
+    interrupt.install_worker(stop)
     if os.geteuid() == 0 and isolation.sandboxed and not isolation.separate_user:
         clone_newns, ms_rec, ms_private = 0x00020000, 16384, 1 << 18
         if libc.unshare(clone_newns) == 0:
@@ -68,6 +74,14 @@ def zero_result(job: Job, reason: str, parts: list[PartResult] | None = None) ->
     return Result(student=job.student, assignment=job.assignment, key=job.key,
                   timestamp=job.timestamp, max_score=job.max_score, score=0.0,
                   reason=cap("; ".join([reason, *job.notes])), parts=list(parts or []))
+
+
+def interrupted_result(job: Job) -> Result:
+    """The result of a job whose grading the stop of :mod:`autograder.grading.interrupt`
+    prevented or cut short: no points, never kept, graded again by the rerun."""
+    result = zero_result(job, interrupt.NOT_GRADED)
+    result.retry = result.interrupted = True
+    return result
 
 
 def _mount_tmpfs(path: str, size: int) -> bool:
@@ -110,10 +124,16 @@ def _better(first: Result, second: Result) -> Result:
 def grade_job(job: Job) -> Result:
     """Grade one submission described by ``job`` (a second time when the first attempt hit a
     fault a busy machine may cause and ``job.fault_retry`` is set) and write its result and
-    autograded notebook into the state folder. Never raises."""
+    autograded notebook into the state folder. After the stop (:data:`interrupt.STOP`) it
+    starts nothing, and a result whose grading saw the stop is interrupted and not kept (the
+    rule of :mod:`autograder.grading.interrupt`). Never raises."""
+    if interrupt.STOP.is_set():
+        return interrupted_result(job)
     result = _attempt(job)
-    if result.suspect and job.fault_retry:
+    if result.suspect and job.fault_retry and not interrupt.STOP.is_set():
         result = _better(result, _attempt(job))
+    if result.interrupted or interrupt.STOP.is_set():
+        return interrupted_result(job)
     result.suspect = False
     if job.regrade_parts and job.kept_parts:
         result.keep_parts(job.kept_parts, job.regrade_parts)
@@ -182,9 +202,11 @@ def _grade(job: Job) -> Result:
             os.chmod(helpers[name], 0o644)
         outcome = execution.run(rebuilt.notebook, parts, cases, expected, job.limits,
                                 job.isolation, slot=_SLOT, run_dir=run_dir,
-                                cases_dir=cases_dir, helpers=helpers)
+                                cases_dir=cases_dir, helpers=helpers, cancel=interrupt.STOP)
     finally:
         cleanup = _cleanup(base)
+    if outcome.interrupted:
+        return interrupted_result(job)
     ordered = [outcome.parts.get(p.id) or PartResult(p.id, p.title, float(p.points), 0.0,
                                                      "no test cell for this part")
                for p in assignment.parts]

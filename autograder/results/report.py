@@ -13,6 +13,10 @@
 * a class summary (text) naming the students with missing work and with work that could not
   be graded, and what this run regraded; ``<stem>_histogram.png`` (score distribution per
   assignment).
+
+Rows of submissions an interrupted run did not grade (``Result.interrupted``) say so in their
+reason and score 0; the summary leaves them out of its figures and says the grades are partial,
+and the histogram leaves them out.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class Row:
     reason: str = ""
     submitted: bool = True
     due_later: bool = False         # missing work whose due date has not come yet
+    interrupted: bool = False       # not graded: the run was interrupted before it was
 
     def cells(self) -> list[str]:
         return [self.assignment, self.duedate, self.timestamp, self.student, self.last_name,
@@ -112,6 +117,8 @@ def rows(grades: Iterable[GradeRow], results: Iterable[Result], term: Term | Non
     for g in grades:
         seen.add(g.ident)
         result = by_ident.get(g.ident)
+        if result is not None and result.interrupted:
+            continue                    # a row of its own below: not graded this run
         known = g.student_due is not None and g.timestamp is not None
         out.append(Row(
             g.assignment, g.student, _time(g.duedate), _time(g.timestamp), shown(g.last_name),
@@ -120,10 +127,12 @@ def rows(grades: Iterable[GradeRow], results: Iterable[Result], term: Term | Non
             shown("; ".join(_notes(g, result, term, now))), g.submitted or result is not None,
             result is None and _due_later(g, now)))
     for ident, r in by_ident.items():
-        if ident not in seen:
+        if ident not in seen or r.interrupted:
+            score = 0.0 if r.interrupted else r.score
             out.append(Row(display_name(r.assignment), display_name(r.student),
-                           timestamp=r.timestamp or "", raw_score=r.score, score=r.score,
-                           max_score=r.max_score, reason=shown(r.reason)))
+                           timestamp=r.timestamp or "", raw_score=score, score=score,
+                           max_score=r.max_score, reason=shown(r.reason),
+                           interrupted=r.interrupted))
     return sorted(out, key=lambda row: (row.assignment, row.student))
 
 
@@ -146,10 +155,14 @@ def summary(table: list[Row], not_graded: Iterable[tuple[str, str, str]] = (),
     """The class summary: per assignment the submissions' scores and who handed nothing in;
     then the work that could not be graded (``(student, assignment, why)``) and what this run
     regraded."""
-    lines = ["class summary:"]
+    cut = sum(row.interrupted for row in table)
+    lines = ["class summary:" if not cut else
+             f"class summary (partial: {cut} of {len(table)} rows not graded, the run was "
+             "interrupted):"]
     by_a: dict[str, list[Row]] = {}
     for row in table:
-        by_a.setdefault(row.assignment, []).append(row)
+        if not row.interrupted:
+            by_a.setdefault(row.assignment, []).append(row)
     for a, rs in sorted(by_a.items()):
         handed = [r for r in rs if r.submitted]
         missing = [r.student for r in rs if not r.submitted and not r.due_later]
@@ -186,7 +199,7 @@ def histogram(path: str, table: list[Row]) -> None:
 
     by_a: dict[str, list[float]] = {}
     for r in table:
-        if r.submitted:
+        if r.submitted and not r.interrupted:
             frac = r.score / r.max_score if r.max_score else 0.0
             by_a.setdefault(r.assignment, []).append(100 * frac)
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -31,6 +31,7 @@ and adds site-packages itself, skipping ``__editable__*`` hooks, so ``import sol
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
 import shutil
 import subprocess
@@ -149,23 +150,37 @@ def _has_cpu(spec: str) -> bool:
         return False
 
 
-def detect() -> Isolation:
-    """Find out which isolation this machine allows (bwrap, separate uid, cgroups)."""
-    notes: list[str] = []
+class Bwrap(enum.Enum):
+    """Whether bubblewrap can be used: yes, switched off (``AUTOGRADER_BWRAP=none``), not
+    installed, or installed but unable to create namespaces."""
+
+    USABLE = "usable"
+    DISABLED = "disabled"
+    MISSING = "missing"
+    BROKEN = "broken"
+
+
+def find_bwrap() -> tuple[Bwrap, str | None, str]:
+    """(state, path of a usable bwrap or None, a note saying why not). ``AUTOGRADER_BWRAP``
+    names the bwrap to use, or ``none`` for none."""
     bwrap = os.environ.get("AUTOGRADER_BWRAP") or shutil.which("bwrap")
     if bwrap == "none":  # for tests and machines where bubblewrap must not be used
-        bwrap = None
-        notes.append("bubblewrap disabled by AUTOGRADER_BWRAP=none")
+        return Bwrap.DISABLED, None, "bubblewrap disabled by AUTOGRADER_BWRAP=none"
+    if bwrap is None:
+        return (Bwrap.MISSING, None,
+                "bubblewrap (bwrap) is not installed: apt-get install -y bubblewrap")
+    why = _probe(bwrap, None)
+    if why is not None:
+        return Bwrap.BROKEN, None, f"bwrap cannot create namespaces here: {why}"
+    return Bwrap.USABLE, bwrap, ""
+
+
+def detect() -> Isolation:
+    """Find out which isolation this machine allows (bwrap, separate uid, cgroups)."""
+    _, bwrap, note = find_bwrap()
+    notes = [note] if note else []
     root = os.geteuid() == 0
     separate = root and shutil.which("setpriv") is not None
-    if bwrap is None:
-        if not notes:
-            notes.append("bubblewrap (bwrap) is not installed: apt-get install -y bubblewrap")
-    else:
-        why = _probe(bwrap, None)
-        if why is not None:
-            notes.append(f"bwrap cannot create namespaces here: {why}")
-            bwrap = None
     if separate:
         why = _probe(bwrap, UID_BASE)
         if why is not None:

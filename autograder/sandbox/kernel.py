@@ -15,10 +15,17 @@ on the control channel); if the kernel does not come back within a grace period,
 notebook limit is reached, the kernel and everything it started are killed and the remaining
 cells are not run.
 
+The kernel's command runs under :mod:`autograder.sandbox.supervisor`, which kills everything
+the kernel started when the kernel ends, when :meth:`SandboxedKernel.close` ends it, and when
+the process that started it dies (even by ``kill -9``), sandbox or not. A ``cancel`` event
+(e.g. the grader's stop on Ctrl-C) ends the kernel within a fraction of a second, with the
+fault kind :attr:`Fault.ENDED`: such a run says nothing about the notebook.
+
 Whatever ends a notebook early (time limit, death of the kernel, too much output, writing into
-the socket folder) sets :attr:`SandboxedKernel.fault` to a reason and :attr:`fault_kind` to a
-short kind; :meth:`SandboxedKernel.notes` lists what went wrong without stopping it. Nothing
-the student's code does makes :meth:`SandboxedKernel.execute` raise.
+the socket folder, the grader ending it) sets :attr:`SandboxedKernel.fault` to a reason and
+:attr:`fault_kind` to a short kind; :meth:`SandboxedKernel.notes` lists what went wrong
+without stopping it. Nothing the student's code does makes :meth:`SandboxedKernel.execute`
+raise.
 """
 
 from __future__ import annotations
@@ -32,13 +39,13 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from jupyter_client.session import Session
 
 from .. import files
 from ..text import cap, clean
-from . import relay
+from . import relay, supervisor
 from .cgroup import Cgroup
 from .command import kernel_argv
 from .harness import MIME
@@ -48,6 +55,8 @@ from .outputs import output_from_message
 from .wire import Arrival, KernelWire, Received
 
 INTERRUPT_GRACE = 5.0
+DEATH_GRACE = 0.5               # seconds a kernel's death may take to show before a fault
+CLOSE_GRACE = 10.0              # seconds the supervisor gets to kill what the kernel started
 REPLY_GRACE = 2.0
 START_TIMEOUT = 90.0
 PAYLOAD_BUDGET = 256 * 2**20   # bytes of record-carrying messages kept per notebook
@@ -56,6 +65,7 @@ PORTS = {"shell": 1, "iopub": 2, "stdin": 3, "control": 4, "hb": 5}
 MAX_IPC_PATH = 107              # sun_path holds 107 bytes and a NUL
 FOLDER_CHECK = 0.5              # seconds between looks at the socket folder
 FOLDER_MAX_BYTES, FOLDER_MAX_ENTRIES = 2**20, 64
+ENDED_REASON = "the grader ended the kernel (the run was interrupted)"
 SIGNALS = {getattr(signal, n): n for n in ("SIGKILL", "SIGSEGV", "SIGABRT", "SIGBUS", "SIGXCPU",
                                            "SIGILL", "SIGFPE", "SIGTERM", "SIGXFSZ")}
 
@@ -72,8 +82,8 @@ class StepResult:
 
 class Fault(enum.Enum):
     """Why a notebook ended early: a time limit, killed from outside (SIGKILL not caused by its
-    own memory limit), its memory limit, any other death, too much output, or writing into the
-    kernel's socket folder."""
+    own memory limit), its memory limit, any other death, too much output, writing into the
+    kernel's socket folder, or the grader ending it (``cancel``: not the notebook's doing)."""
 
     TIMEOUT = "timeout"
     KILLED = "killed"
@@ -81,10 +91,22 @@ class Fault(enum.Enum):
     DIED = "died"
     OUTPUT = "output"
     FOLDER = "folder"
+    ENDED = "ended"
+
+
+class Cancel(Protocol):
+    """What :class:`SandboxedKernel` asks whether the grader wants it ended (a
+    ``threading.Event`` is one)."""
+
+    def is_set(self) -> bool: ...
 
 
 class KernelDied(RuntimeError):
     """The kernel could not be started (never the student's doing: no student code has run)."""
+
+
+class KernelEnded(KernelDied):
+    """The grader ended the kernel (``cancel``) before it had started."""
 
 
 def _count(n: int, what: str) -> str:
@@ -106,11 +128,15 @@ class SandboxedKernel:
     """One kernel for one notebook; use as a context manager (always killed on exit).
 
     ``run_dir`` is bound into the sandbox; the kernel's log (``<run_dir>.log``) and the relay's
-    socket (``<run_dir>-relay``) lie beside it, where the kernel cannot reach them."""
+    socket (``<run_dir>-relay``) lie beside it, where the kernel cannot reach them. Once
+    ``cancel`` is set the kernel is ended (fault kind :attr:`Fault.ENDED`); before it has
+    started, :class:`KernelDied` says so."""
 
     def __init__(self, isolation: Isolation, limits: Limits, *, slot: int, run_dir: str,
-                 cases_dir: str, helper_files: dict[str, str], cgroup_name: str):
+                 cases_dir: str, helper_files: dict[str, str], cgroup_name: str,
+                 cancel: Cancel | None = None):
         self.isolation, self.limits, self.slot = isolation, limits, slot
+        self.cancel = cancel
         self.run_dir, self.cases_dir, self.helper_files = run_dir, cases_dir, helper_files
         self.log_path = run_dir.rstrip("/") + ".log"
         self.cgroup = Cgroup(isolation.cgroup, cgroup_name, limits)
@@ -173,7 +199,8 @@ class SandboxedKernel:
                       | os.O_CLOEXEC, 0o600)
         try:
             self.proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                supervisor.command(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True,
                 cwd=home if not self.isolation.sandboxed else self.run_dir,
                 env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
         finally:
@@ -198,6 +225,8 @@ class SandboxedKernel:
         next_request = 0.0
         while not (replied and iopub):
             now = time.monotonic()
+            if self.cancelled():
+                raise KernelEnded(ENDED_REASON)
             if self.proc.poll() is not None:
                 raise KernelDied(f"the kernel did not start (exit status {self.proc.poll()}); "
                                  f"{self.kernel_log_tail()}")
@@ -219,10 +248,20 @@ class SandboxedKernel:
         """The end of what the kernel wrote to its stdout and stderr."""
         return files.tail(self.log_path, n)
 
+    def cancelled(self) -> bool:
+        """Whether the grader asked for this kernel to be ended."""
+        return self.cancel is not None and self.cancel.is_set()
+
     def close(self) -> None:
-        """Kill the kernel and everything it started; stop the relay. Idempotent."""
+        """Kill the kernel and everything it started (the supervisor does, on SIGTERM); stop
+        the relay. Idempotent."""
         if self.proc is not None:
             if self.proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    self.proc.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=CLOSE_GRACE)
+            if self.proc.poll() is None:  # a supervisor that did not end: the group at least
                 with contextlib.suppress(OSError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 with contextlib.suppress(OSError):
@@ -278,15 +317,20 @@ class SandboxedKernel:
         kind, reason = describe_death(self)
         return self._stop(result, kind, reason)
 
+    def _gone_within(self, seconds: float) -> bool:
+        """Whether the kernel has ended, or ends within ``seconds`` (its supervisor takes a
+        moment to kill what the kernel left and pass its status on)."""
+        if seconds > 0:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=seconds)
+        return self.proc.poll() is not None
+
     def _watch(self, now: float) -> tuple[Fault, str] | None:
         """(kind, reason) when the relay stopped or the socket folder is being filled."""
         failure = self.wire.failure()
         if failure:
             # a dead kernel breaks the relay's connections too: give its death time to show
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                if self.wire.relay.poll() == relay.EXIT_LOST:
-                    self.proc.wait(timeout=1.0)
-            if self.proc.poll() is not None:
+            if self._gone_within(1.0 if self.wire.relay.poll() == relay.EXIT_LOST else 0.0):
                 return None
             return Fault.OUTPUT, failure
         if now - self._folder_checked >= FOLDER_CHECK:
@@ -296,7 +340,8 @@ class SandboxedKernel:
                                       if self.isolation.sandboxed
                                       else (self.limits.tmpfs_bytes, 100 * FOLDER_MAX_ENTRIES))
             size, entries = files.usage(self.run_dir, max_entries)
-            if size > max_bytes or entries > max_entries:
+            # a notebook that filled the folder and then died: its death is what counts
+            if (size > max_bytes or entries > max_entries) and not self._gone_within(DEATH_GRACE):
                 return Fault.FOLDER, ("the notebook wrote into the kernel's socket folder (more "
                                   f"than {human_size(max_bytes)} or {max_entries} files), "
                                   "which is not allowed")
@@ -373,6 +418,8 @@ class SandboxedKernel:
         state: dict[str, Any] = {"replied": None}
         while True:
             now = time.monotonic()
+            if self.cancelled():
+                return self._stop(result, Fault.ENDED, ENDED_REASON)
             if interrupted_at is None and now >= cell_deadline:
                 interrupted_at = now
                 result.status = "timeout"

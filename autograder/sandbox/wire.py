@@ -109,7 +109,8 @@ class KernelWire:
                "memory": RELAY_BASE_MEMORY + 3 * max_message}
         self.relay = subprocess.Popen([sys.executable, "-I", relay.__file__, json.dumps(cfg)],
                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL, close_fds=True)
+                                      stderr=subprocess.DEVNULL, close_fds=True,
+                                      start_new_session=True)
         self.sock = self.ctx.socket(zmq.PAIR)
         self.sock.setsockopt(zmq.RCVHWM, GRADER_RCVHWM)
         self.sock.connect(address)

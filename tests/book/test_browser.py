@@ -10,9 +10,13 @@ too (``npm install axe-core@AXE_VERSION`` into ``_build/axe``); both are install
 missing. One screenshot per page is saved under ``_build/screenshots/`` (a test artifact, not
 committed).
 
-Prerequisites: ``make book`` (the built site), Debian's ``chromium`` and ``chromium-driver``,
-and ``npm`` (or existing ``_build/mathjax`` and ``_build/axe``). When one is missing the tests
-skip with the reason, except with ``REQUIRE_BROWSER=1`` (set by CI), where they fail instead.
+Prerequisites: ``make book`` (the built site) and the ``browser`` feature of
+:mod:`tests.support.system`: Debian's ``chromium``, ``chromium-driver`` and ``npm`` (which
+``make test`` installs where it can). When one is missing the page tests skip with the reason
+(``tests/conftest.py``), except with ``REQUIRE_BROWSER=1`` (the book's workflow) or
+``REQUIRE_SYSTEM_PACKAGES=1`` (``.ci/run``), where they fail instead; so do a missing built
+site and a failed ``npm install`` (offline). axe-core and MathJax are installed
+locally the same way.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ AXE_JS = AXE_PREFIX / "node_modules" / "axe-core" / "axe.min.js"
 # The audit: every rule of WCAG 2.0 and 2.1, levels A and AA.
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.xdist_group("browser")]
 
 
 def _site_pages() -> list[str]:
@@ -194,6 +198,7 @@ def _wait_for_mathjax(browser) -> str:
 PAGES = _site_pages()
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("page", PAGES or ["<not built>"])
 def test_page_renders(page, server, driver):
     """A built page shows typeset math, loaded images, no broken internal link and no console
@@ -316,6 +321,7 @@ def _axe_violations(driver, axe_source: str) -> list[str]:
             for v in result]
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("mode", ["light", "dark"])
 @pytest.mark.parametrize("page", PAGES or ["<not built>"])
 def test_page_meets_wcag_21_aa(page, mode, server, driver, axe_source):
@@ -329,6 +335,7 @@ def test_page_meets_wcag_21_aa(page, mode, server, driver, axe_source):
     assert not violations, f"{page} ({mode} mode): " + "\n".join(violations)
 
 
+@pytest.mark.browser
 def test_axe_reports_a_violation(tmp_path, server, driver, axe_source):
     """The audit is live: an image without alt text and grey-on-grey text are reported."""
     bad = SITE / "__axe_probe__.html"
@@ -374,6 +381,7 @@ def _tab_through(driver, limit: int = 2000) -> list:
 KEYBOARD_PAGES = [p for p in PAGES if p.startswith("book/")]
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("page", KEYBOARD_PAGES or ["<not built>"])
 def test_keyboard_reaches_every_dropdown_and_launch_button(page, server, driver):
     """Tab alone reaches every code-cell toggle, every solution dropdown and the launch button;

@@ -10,6 +10,9 @@ Points (the function patched in this process, inherited by the forked workers):
   the grader, then dies with it);
 * ``rename:NAME``: in the grader, before the rename of the file whose name ends with NAME
   (e.g. ``grades.csv``, ``.html``, ``_histogram.png``): the temporary file is written.
+
+``hang:NAME`` (with N) does not kill: the grader sleeps for ten minutes the N-th time it is
+about to rename a file whose name ends with NAME (a slow disk), e.g. to interrupt it there.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 
 from autograder import cli
 from autograder.results.gradebook import GradebookSync
@@ -55,6 +59,10 @@ def main(point: str, nth: int, argv: list[str]) -> int:
             if (point == "state" and in_worker and str(dst).endswith(".json")) or (
                     point.startswith("rename:") and not in_worker and str(dst).endswith(suffix)):
                 reached()
+            if point.startswith("hang:") and not in_worker and str(dst).endswith(suffix):
+                count[0] += 1
+                if count[0] == nth:
+                    time.sleep(600)
             return replace(src, dst, *a, **kw)
         os.replace = patched_replace
     return cli.main(["grade", *argv])

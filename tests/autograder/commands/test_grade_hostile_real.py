@@ -13,16 +13,14 @@ import pytest
 
 from autograder.assignments import ASSIGNMENTS
 from tests.support import hostile
-from tests.support.run import REPO, env, once, proc_dict, read_csv, sandboxed
+from tests.support.run import REPO, env, once, proc_dict, read_csv
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile_real")]
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.xdist_group("hostile_real")]
 A = hostile.REAL_ASSIGNMENT
 
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    if not sandboxed():
-        pytest.skip("the bubblewrap sandbox cannot run on this machine")
     r = once("hostile_real", tmp_path_factory, _batch)
     samples = {k: hostile.Sample(**v) for k, v in r["samples"].items()}
     return Path(r["out"]), samples, SimpleNamespace(**r["proc"])

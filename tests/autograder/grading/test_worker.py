@@ -3,7 +3,7 @@
 import json
 import os
 
-from autograder.grading import worker
+from autograder.grading import interrupt, worker
 from autograder.grading.jobs import Job
 
 
@@ -78,3 +78,25 @@ def test_cleanup_removes_what_a_kernel_left(tmp_path):
     (base / "locked").mkdir()
     os.chmod(base / "locked", 0)
     assert worker._cleanup(str(base)) == "" and not base.exists()
+
+
+def test_after_the_stop_nothing_is_graded_or_kept(tmp_path, monkeypatch):
+    """With the worker's stop set, grade_job grades nothing and keeps nothing; a result whose
+    grading saw the stop (a kernel ended under it) is interrupted and not kept either, so the
+    rerun grades it again."""
+    monkeypatch.setattr(interrupt, "STOP", interrupt.StopFlag())
+    grade, calls = _fake([5.0, 5.0], False)
+    monkeypatch.setattr(worker, "_grade", grade)
+    interrupt.STOP.set()
+    r = worker.grade_job(_job(tmp_path))
+    assert calls == [] and r.interrupted and r.retry and r.reason == interrupt.NOT_GRADED
+
+    monkeypatch.setattr(interrupt, "STOP", interrupt.StopFlag())
+
+    def stopped_midway(job):
+        interrupt.STOP.set()
+        return grade(job)
+    monkeypatch.setattr(worker, "_grade", stopped_midway)
+    r = worker.grade_job(_job(tmp_path, fault_retry=True))
+    assert len(calls) == 1 and r.interrupted and r.score == 0.0
+    assert not (tmp_path / "state").exists()

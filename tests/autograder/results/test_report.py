@@ -102,3 +102,27 @@ def test_the_summary_names_missing_ungradable_and_regraded_work():
     assert "no submission from 1: bob" in text
     assert "handed in but not gradable (1): carol/toy (misnamed notebook (hw.ipynb))" in text
     assert "regraded this run (1): alice/toy (toy-sum)" in text
+
+
+def _result(student, score, interrupted=False):
+    r = Result(student, "toy", "k", None, 5.0, score, "not graded: the run was interrupted"
+               if interrupted else "")
+    r.interrupted = r.retry = interrupted
+    return r
+
+
+def test_a_partial_run_says_so_and_leaves_ungraded_rows_out_of_its_figures():
+    """Submissions an interrupted run did not grade get a row scoring 0 with the reason, are
+    counted as not graded rather than as zeros, and the summary says the grades are partial."""
+    table = report.rows([row("c", submitted=True, raw_score=4.0, score=4.0, timestamp=DUE)],
+                        [_result("a", 5.0), _result("b", 3.0), _result("c", 0.0, True)],
+                        None, NOW)
+    cut = [r for r in table if r.interrupted]
+    assert [(r.student, r.score, r.reason) for r in cut] == [
+        ("c", 0.0, "not graded: the run was interrupted")]
+    text = report.summary(table)
+    assert text.splitlines()[0] == ("class summary (partial: 1 of 3 rows not graded, the run "
+                                    "was interrupted):")
+    assert "toy: 2 submissions, mean 4.00 / 5" in text and "min 3" in text
+    assert report.summary(report.rows([], [_result("a", 5.0)], None, NOW)).splitlines()[0] \
+        == "class summary:"

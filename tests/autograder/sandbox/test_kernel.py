@@ -18,17 +18,14 @@ from autograder.sandbox.limits import Limits
 from tests.support import hostile
 from tests.support.run import REPO, env
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sandbox")]
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.xdist_group("sandbox")]
 LIMITS = Limits(cell_timeout=5, notebook_timeout=60, memory=2**30, processes=64,
                 output_bytes=2**20)
 
 
 @pytest.fixture(scope="module")
 def isolation():
-    iso = detect()
-    if not iso.sandboxed:
-        pytest.skip("no sandbox on this machine: " + "; ".join(iso.notes))
-    return iso
+    return detect()
 
 
 @pytest.fixture(scope="module")
