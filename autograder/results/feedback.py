@@ -2,9 +2,9 @@
 points and message.
 
 It is made from the verdicts (the :class:`~autograder.grading.jobs.Result`), never from the
-notebook, so hidden-test code cannot leak into it; every string from a submission is
-HTML-escaped. The page's frame is the template ``templates/feedback.html`` (``$student`` and
-``$body`` are filled in).
+notebook, so hidden-test code cannot leak into it; every string from a submission is cleaned
+(:func:`autograder.text.shown`: no control or bidi character) and HTML-escaped. The page's
+frame is the template ``templates/feedback.html`` (``$student`` and ``$body`` are filled in).
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ from string import Template
 
 from .. import files
 from ..grading.jobs import Result
-from ..text import is_safe_name
+from ..text import MAX_TEXT, is_safe_name, shown
 
 TEMPLATE = Path(__file__).with_name("templates") / "feedback.html"
 
 
 def feedback_html(student: str, results: list[Result]) -> str:
-    e = html.escape
+    def e(text: str) -> str:
+        return html.escape(shown(text, 4 * MAX_TEXT))
+
     rows = []
     for r in sorted(results, key=lambda r: r.assignment):
         rows.append(f"<h2>{e(r.assignment)}: {r.score:g} / {r.max_score:g}</h2>")

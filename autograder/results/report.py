@@ -5,6 +5,11 @@
   last_name, first_name, email, raw_score, late_submission_penalty, score, max_score) plus
   ``reason``; one row per (student, assignment) found; written atomically.
 * a class summary (text) and ``<stem>_histogram.png`` (score distribution per assignment).
+
+Every text cell and label is student-shaped (folder names, reasons quoting what a submission
+held) and passes through :func:`autograder.text.shown` (names through
+:func:`~autograder.text.display_name`, plot labels through :func:`~autograder.text.plot_label`,
+drawn without TeX), so no control character reaches the files and no name is read as markup.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import statistics
 
 from ..files import atomic_write
 from ..grading.jobs import Result
-from ..text import display_name
+from ..text import MAX_TEXT, display_name, plot_label, shown
 
 COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name",
            "email", "raw_score", "late_submission_penalty", "score", "max_score", "reason"]
@@ -33,11 +38,12 @@ def write_csv(path: str, results: list[Result], students: dict[str, dict] | None
     w.writerow(COLUMNS)
     for r in sorted(results, key=lambda r: (r.assignment, r.student)):
         info = students.get(r.student, {})
-        w.writerow([display_name(r.assignment), duedates.get(r.assignment) or "",
-                    r.timestamp or "", display_name(r.student),
-                    info.get("last_name") or "", info.get("first_name") or "",
-                    info.get("email") or "", _fmt(r.score), _fmt(0.0), _fmt(r.score),
-                    _fmt(r.max_score), r.reason])
+        w.writerow([display_name(r.assignment), shown(duedates.get(r.assignment) or ""),
+                    shown(r.timestamp or ""), display_name(r.student),
+                    *(shown(info.get(k) or "", 200) for k in ("last_name", "first_name",
+                                                                "email")),
+                    _fmt(r.score), _fmt(0.0), _fmt(r.score), _fmt(r.max_score),
+                    shown(r.reason, 4 * MAX_TEXT)])
     atomic_write(path, buf.getvalue())
 
 
@@ -67,17 +73,21 @@ def histogram(path: str, results: list[Result]) -> None:
     for r in results:
         frac = r.score / r.max_score if r.max_score else 0.0
         by_a.setdefault(r.assignment, []).append(100 * frac)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    if by_a:
-        names = sorted(by_a)
-        ax.hist([by_a[n] for n in names], bins=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100.01],
-                label=names)
-        ax.legend(fontsize=8)
-    ax.set_xlabel("score (% of max)")
-    ax.set_ylabel("submissions")
-    ax.set_title("Score distribution")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
+    with matplotlib.rc_context({"text.usetex": False}):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        try:
+            if by_a:
+                names = sorted(by_a)
+                ax.hist([by_a[n] for n in names],
+                        bins=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100.01],
+                        label=[plot_label(display_name(n)) for n in names])
+                ax.legend(fontsize=8)
+            ax.set_xlabel("score (% of max)")
+            ax.set_ylabel("submissions")
+            ax.set_title("Score distribution")
+            fig.tight_layout()
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=100)
+        finally:
+            plt.close(fig)
     atomic_write(path, buf.getvalue())
