@@ -4,7 +4,8 @@ Uses :class:`nbgrader.api.Gradebook` (SQLite by default, any SQLAlchemy URL such
 PostgreSQL with ``--db``). Each submission is written in its own transaction, and writing the
 same result twice leaves the same rows, so a rerun after a crash simply writes again. The
 submitted and autograded notebooks are copied (atomically) to ``submitted/<student>/<a>/`` and
-``autograded/<student>/<a>/`` so that formgrader and ``nbgrader export`` work on the course.
+``autograded/<student>/<a>/`` so that formgrader and ``nbgrader export`` work on the course
+(the autograded notebook as a hard link to the state folder's, so it is stored once).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..build import cells
 from ..grading.course import CourseAssignment
 from ..grading.jobs import Job, Result
 from ..grading.notebook import MAX_NOTEBOOK_BYTES
-from ..text import cap, display_name, is_safe_name
+from ..text import cap, display_name, is_safe_name, shown
 
 
 def course_settings(course: str) -> tuple[str, str]:
@@ -105,7 +106,7 @@ class GradebookSync:
             why = cap(f"internal grader error: the result could not be stored in the course "
                       f"({type(exc).__name__}: {exc})")
             self.log.info("WARNING: %s/%s: %s", display_name(result.student),
-                          display_name(result.assignment), why)
+                          display_name(result.assignment), shown(why))
             result.add_reason(why)
             result.retry = True
 
@@ -124,14 +125,14 @@ class GradebookSync:
                 try:
                     files.copy_regular(job.notebook, dest, MAX_NOTEBOOK_BYTES)
                 except files.UnsafeFile as exc:
-                    self.log.info("not copied into submitted/: %s/%s: %s", s, a, exc)
+                    self.log.info("not copied into submitted/: %s/%s: %s", s, a, shown(exc))
             if result.timestamp:
                 files.atomic_write(os.path.join(os.path.dirname(dest), "timestamp.txt"),
                                    result.timestamp)
-        if result.autograded:
+        if result.autograded:  # the state folder's copy, under a second name: stored once
             src = os.path.join(self.state_root, a, result.autograded)
             if os.path.exists(src):
-                files.copy_regular(src, os.path.join(self.course_dir, "autograded", s, a,
+                files.link_regular(src, os.path.join(self.course_dir, "autograded", s, a,
                                                      nb_name))
 
     def close(self) -> None:
