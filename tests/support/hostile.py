@@ -175,7 +175,7 @@ def forged_archive(npz: str) -> str:
     return FORGED_ARCHIVE.format(npz=npz, mime=RECORDS_MIME)
 
 
-def bloated_records(count: int = 7_000_000, messages: int = 4) -> str:
+def bloated_records(count: int = 3_000_000, messages: int = 4) -> str:
     return BLOATED_RECORDS.format(mime=RECORDS_MIME, count=count, messages=messages)
 
 
