@@ -213,7 +213,7 @@ def grade_pending(run: Run, todo: list[Job], sync: GradebookSync,
                 run.log.info("WARNING: temporary files left behind: %s", shown(r.cleanup))
     finally:
         left = "; ".join(x for x in (files.remove_tree(tmp_root), cgroup.remove_stale_cgroups(
-            run.isolation.cgroup, CGROUP_PREFIX)) if x)
+            run.isolation.cgroup, CGROUP_PREFIX, patience=60)) if x)
         if left:
             print(f"WARNING: {shown(left)}", file=sys.stderr)
             run.log.info("WARNING: %s", shown(left))
