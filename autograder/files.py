@@ -11,7 +11,8 @@ grader's own files atomically.
   remove instead of raising.
 * :func:`atomic_write` writes a file by a temporary file in the same folder and a rename, so a
   reader (or a rerun after ``kill -9``) sees the old content or the new, never a part;
-  :func:`copy_regular` copies a regular file (no link followed, bounded) that way.
+  :func:`copy_regular` copies a regular file (no link followed, bounded) that way, and
+  :func:`link_regular` makes a second name for one (a hard link, so it is stored once).
   :func:`output_mode` is the mode of files written for people (grades, reports, feedback,
   exports): readable by the owner's group, never by others.
 """
@@ -261,3 +262,27 @@ def copy_regular(src: str, dest: str, limit: int = 2**31) -> None:
     """Copy the regular file ``src`` (no link followed, at most ``limit`` bytes, else
     :class:`UnsafeFile`) to ``dest`` atomically."""
     atomic_write(dest, read_regular(src, limit))
+
+
+def link_regular(src: str, dest: str, limit: int = 2**31) -> None:
+    """Make ``dest`` name the same regular file as ``src`` (no link followed), atomically: a
+    hard link where the file system allows, else a copy (:func:`copy_regular`)."""
+    st = os.lstat(src)
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafeFile("it is not a regular file")
+    folder = os.path.dirname(dest) or "."
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".tmp-link-{os.getpid()}-{os.path.basename(dest)}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    try:
+        os.link(src, tmp, follow_symlinks=False)
+    except OSError:
+        copy_regular(src, dest, limit)
+        return
+    try:
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

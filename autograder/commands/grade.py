@@ -78,7 +78,7 @@ from ..results.similarity import class_pairs
 from ..sandbox import cgroup
 from ..sandbox.isolation import Isolation, detect
 from ..sandbox.limits import Limits
-from ..text import display_name
+from ..text import display_name, shown
 
 CGROUP_PREFIX = "ag-"
 
@@ -269,12 +269,14 @@ def grade_pending(run: Run, todo: list[Job], sync: GradebookSync,
     if not todo:
         return
     by_ident = {job.ident: job for job in run.jobs}
-    cgroup.remove_stale_cgroups(run.isolation.cgroup, CGROUP_PREFIX)
+    stale = cgroup.remove_stale_cgroups(run.isolation.cgroup, CGROUP_PREFIX, patience=10)
+    if stale:
+        run.log.info("WARNING: %s", shown(stale))
     workers = min(run.options.workers, len(todo))
     tmp_root, leftovers = scratch_root()
     for left in leftovers:
-        run.log.info("WARNING: %s", left)
-    todo = [job.with_(tmp_root=tmp_root, fault_retry=workers > 1) for job in todo]
+        run.log.info("WARNING: %s", shown(left))
+    todo = [job.with_(tmp_root=tmp_root, fault_retry=True) for job in todo]
     try:
         for r in run_pool(todo, workers, run.isolation, stop=stop):
             results[r.ident] = r
@@ -284,14 +286,16 @@ def grade_pending(run: Run, todo: list[Job], sync: GradebookSync,
                 continue
             sync.store(r, by_ident[r.ident])
             run.log.info("graded %s/%s: %g/%g %s", display_name(r.student),
-                         display_name(r.assignment), r.score, r.max_score, r.reason)
+                         display_name(r.assignment), r.score, r.max_score,
+                         shown(r.reason, 10_000))
             if r.cleanup:
-                run.log.info("WARNING: temporary files left behind: %s", r.cleanup)
+                run.log.info("WARNING: temporary files left behind: %s", shown(r.cleanup))
     finally:
-        left = files.remove_tree(tmp_root)
+        left = "; ".join(x for x in (files.remove_tree(tmp_root), cgroup.remove_stale_cgroups(
+            run.isolation.cgroup, CGROUP_PREFIX, patience=60)) if x)
         if left:
-            print(f"WARNING: {left}", file=sys.stderr)
-            run.log.info("WARNING: %s", left)
+            print(f"WARNING: {shown(left)}", file=sys.stderr)
+            run.log.info("WARNING: %s", shown(left))
 
 
 def _grades(run: Run, sync: GradebookSync, installed: term.Term | None) -> list:
@@ -345,7 +349,7 @@ def write_outputs(run: Run, final: list[Result], sync: GradebookSync) -> int:
     failed = [r for r in final if r.retry and not r.interrupted]
     if failed:
         warn = (f"WARNING: {len(failed)} submissions could not be graded because of a problem of "
-                f"the grader itself (e.g. {failed[0].reason[:200]!r}); they have a 0 row "
+                f"the grader itself (e.g. '{shown(failed[0].reason, 200)}'); they have a 0 row "
                 "now and are graded again when this command is run again")
         print(warn, file=sys.stderr)
         log.info(warn)

@@ -5,7 +5,9 @@ Nothing is run here. A folder that cannot be graded (an unknown assignment, no n
 misnamed notebook or the notebook of another assignment, a symbolic link, a folder name that is
 not a valid id, a folder that cannot be read) becomes a job whose ``problem`` says why, so it
 still gets its row. The submission time is read from ``timestamp.txt`` as nbgrader writes it
-(:func:`read_timestamp`), never from a file's modification time.
+(:func:`read_timestamp`), never from a file's modification time. File names and what
+``timestamp.txt`` held reach reasons only as :func:`autograder.text.display_name` /
+:func:`~autograder.text.shown` text (no control or bidi character, bounded length).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 from nbgrader.utils import parse_utc
 
 from .. import files
-from ..text import cap, display_name, is_safe_name
+from ..text import display_name, is_safe_name, shown
 from .course import CourseAssignment
 from .jobs import Job
 
@@ -35,7 +37,7 @@ def read_timestamp(folder: str) -> tuple[str | None, str]:
         text = files.read_regular(ts_file, MAX_TIMESTAMP_BYTES).decode("utf-8").strip()
         return parse_utc(text).strftime("%Y-%m-%d %H:%M:%S.%f"), ""
     except Exception as exc:  # dateutil raises ValueError, OverflowError, TypeError, ...
-        return None, f"timestamp.txt ignored, so the submission time is unknown ({cap(exc, 100)})"
+        return None, f"timestamp.txt ignored, so the submission time is unknown ({shown(exc, 100)})"
 
 
 def _listdir(path: str) -> list[str] | None:
@@ -59,9 +61,16 @@ def _find_notebook(adir: str, sdir: str, names: list[str], ca: CourseAssignment,
         return None, f"no notebook found (expected {expected})"
     others = [n for n in nbs if n[:-6] in known]
     if others:
-        return None, (f"notebook of another assignment handed in ({', '.join(others)}; "
+        return None, (f"notebook of another assignment handed in ({_names(others)}; "
                       f"expected {expected})")
-    return None, f"misnamed notebook ({', '.join(nbs)}; expected {expected})"
+    return None, f"misnamed notebook ({_names(nbs)}; expected {expected})"
+
+
+def _names(names: list[str], most: int = 10) -> str:
+    """File names for a reason: shown safely, at most ``most`` of them."""
+    shown_names = [display_name(n) for n in names[:most]]
+    return ", ".join(shown_names) + (f" and {len(names) - most} more" if len(names) > most
+                                     else "")
 
 
 def discover(root: str, registry: dict, course: dict[str, CourseAssignment]) -> list[Job]:
@@ -86,7 +95,7 @@ def discover(root: str, registry: dict, course: dict[str, CourseAssignment]) -> 
                 problem = ("the student folder name is not a valid student id (letters, "
                            "digits and ._@+- only, at most 128 characters)")
             elif assignment not in registry:
-                problem = (f"unknown assignment {display_name(assignment)!r} (known: "
+                problem = (f"unknown assignment '{display_name(assignment)}' (known: "
                            f"{', '.join(sorted(registry))})")
             elif names is None:
                 problem = "the assignment folder cannot be read"

@@ -5,9 +5,12 @@ right after the cell's visible tests, and its record payloads go to
 :func:`autograder.grading.verdicts.judge`. Every fault gets a reason naming the cell (its
 position in the notebook that ran and its nbgrader id), e.g. "cell 5 ('sum-impl') exceeded the
 120 s cell limit and was interrupted" or "cell 7 ('forward'): the kernel was killed for using
-more than 2 GiB of memory; the remaining cells were not run". A fault that the machine rather
-than the notebook may have caused (a time limit, or a kernel killed from outside) makes the
-outcome ``suspect``, so :mod:`autograder.grading.worker` grades the notebook once more."""
+more than 2 GiB of memory; the remaining cells were not run". A fault with evidence of a cause
+outside the notebook (:mod:`autograder.sandbox.pressure`: a time limit reached while other
+processes held the machine's CPUs, a process killed by the machine's out-of-memory killer
+while within the notebook's limit) sets the outcome's ``outside`` to that evidence, so
+:mod:`autograder.grading.worker` grades the notebook once more; a fault the notebook may have
+caused itself never does."""
 
 from __future__ import annotations
 
@@ -16,11 +19,10 @@ import time
 from dataclasses import dataclass, field
 
 from ..build.cells import grade_id, is_grade, split_hidden
+from ..sandbox import pressure
 from ..sandbox.kernel import Cancel, Fault, KernelDied, KernelEnded, SandboxedKernel, StepResult
 from ..sandbox.limits import human_size
 from .verdicts import PartResult, judge
-
-SUSPECT_FAULTS = (Fault.TIMEOUT, Fault.KILLED)
 
 
 @dataclass
@@ -29,9 +31,10 @@ class Outcome:
 
     parts: dict[str, PartResult] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)  # notebook-level, in order, no repeats
-    suspect: bool = False                             # worth a second attempt
+    outside: str = ""                                 # evidence of a cause outside it
     grader_failed: str = ""                           # the kernel could not be started
     interrupted: bool = False                         # the grader ended the kernel (cancel)
+    left: str = ""                                    # what of the kernel was not removed
 
     def note(self, text: str) -> None:
         if text and text not in self.reasons:
@@ -54,16 +57,21 @@ class _Watch:
         k, limits, out = self.kernel, self.kernel.limits, self.outcome
         if k.fault:
             out.note(f"{where}: {k.fault}; the remaining cells were not run")
-            out.suspect |= k.fault_kind in SUSPECT_FAULTS
         elif step.status == "timeout":
             out.note(f"{where} exceeded the {limits.cell_timeout:g} s cell limit and was "
                      "interrupted")
-            out.suspect = True
+        if k.outside and not out.outside:
+            out.outside = f"{where}: {k.outside}"
         now = k.counters()
         oom = now.get("oom_kill", 0) > self.seen.get("oom_kill", 0)
-        if oom and k.fault_kind is not Fault.MEMORY:
-            out.note(f"{where}: a process was killed for using more than "
-                     f"{human_size(limits.memory)} of memory")
+        if oom and k.fault_kind not in (Fault.MEMORY, Fault.KILLED):
+            outside = pressure.outside_oom(now, limits.memory)
+            if outside:
+                out.note(f"{where}: a process was {outside}")
+                out.outside = out.outside or f"{where}: a process was {outside}"
+            else:
+                out.note(f"{where}: a process was killed for using more than "
+                         f"{human_size(limits.memory)} of memory")
         if now.get("pids_max", 0) > self.seen.get("pids_max", 0):
             out.note(f"{where} reached the limit of {limits.processes} processes")
         if step.error.startswith("MemoryError") and not k.fault:
@@ -85,21 +93,24 @@ def _usage(started: float, before: dict[str, float], after: dict[str, float]
 
 
 def run(nb, parts, cases, expected, limits, isolation, *, slot, run_dir, cases_dir,
-        helpers, cancel: Cancel | None = None) -> Outcome:
+        helpers, cancel: Cancel | None = None, deadline: float | None = None,
+        scratch: dict[str, str] | None = None) -> Outcome:
     """Execute ``nb`` (outputs and execution counts are written into it) and judge ``parts``;
-    once ``cancel`` is set the kernel is ended and the outcome is ``interrupted``."""
+    ``deadline`` (monotonic) ends the notebook, ``scratch`` is the kernel's writable space
+    (:func:`autograder.sandbox.command.kernel_argv`); once ``cancel`` is set the kernel is
+    ended and the outcome is ``interrupted``."""
     outcome = Outcome()
     name = f"ag-{os.getpid()}-{int(time.time() * 1000) % 10**9}"
+    kernel = SandboxedKernel(isolation, limits, slot=slot, run_dir=run_dir,
+                             cases_dir=cases_dir, helper_files=helpers, cgroup_name=name,
+                             deadline=deadline, scratch=scratch, cancel=cancel)
     try:
-        kernel = SandboxedKernel(isolation, limits, slot=slot, run_dir=run_dir,
-                                 cases_dir=cases_dir, helper_files=helpers, cgroup_name=name,
-                                 cancel=cancel)
         kernel.__enter__()
     except KernelEnded:
         outcome.interrupted = True
         return outcome
     except KernelDied as exc:
-        outcome.grader_failed = str(exc)
+        outcome.grader_failed, outcome.left = str(exc), kernel.left
         return outcome
     try:
         watch = _Watch(kernel, outcome)
@@ -140,5 +151,6 @@ def run(nb, parts, cases, expected, limits, isolation, *, slot, run_dir, cases_d
             outcome.note(text)
     finally:
         kernel.close()
+        outcome.left = kernel.left
     outcome.interrupted = kernel.fault_kind is Fault.ENDED
     return outcome

@@ -78,8 +78,8 @@ class Job:
     job goes to a worker: ``key`` (what the result depends on, see
     :func:`autograder.grading.state.job_key`), where the result is kept, the course's source
     and release notebooks and helper files, the registry to load the assignment from, the
-    limits and isolation, the run's temporary folder and whether a fault a busy machine may
-    cause earns a second attempt.
+    limits and isolation, the run's temporary folder and whether a fault with evidence of a
+    cause outside the notebook (a busy machine) earns a second attempt.
     """
 
     student: str
@@ -115,10 +115,11 @@ class Result:
     """What grading one job gave. ``retry`` marks a result the grader itself could not
     produce (it is graded again on the next run); ``autograded`` names the autograded notebook
     kept beside the result in the state folder; ``cleanup`` says what temporary files could not
-    be removed. ``suspect`` (a fault a busy machine may cause) and ``notebook_text`` (the
-    autograded notebook) travel from the grading of a notebook to the worker only; they are not
-    kept. ``interrupted`` marks a result the stop of a run cut short
-    (:mod:`autograder.grading.interrupt`): it is never kept."""
+    be removed. ``outside`` (evidence that a fault came from outside the notebook, e.g. a
+    machine short of CPU or memory) and ``notebook_text`` (the autograded notebook) travel from
+    the grading of a notebook to the worker only; they are not kept. ``interrupted`` marks a
+    result the stop of a run cut short (:mod:`autograder.grading.interrupt`): it is never
+    kept."""
 
     student: str
     assignment: str
@@ -131,7 +132,7 @@ class Result:
     autograded: str | None = None
     retry: bool = False
     cleanup: str = ""
-    suspect: bool = field(default=False, compare=False)
+    outside: str = field(default="", compare=False)
     notebook_text: str | None = field(default=None, compare=False, repr=False)
     interrupted: bool = field(default=False, compare=False)
 

@@ -133,6 +133,8 @@ def judge(part: Part, cases: list, expected: list, payloads: list, why_missing: 
         n_cases, got, errors = decode_records(mine[-1])
     except RecordError as exc:
         return fail(f"the recorded results were rejected: {exc}")
+    except Exception as exc:  # never expected (decode_records says RecordError), never fatal
+        return fail(f"the recorded results were rejected ({type(exc).__name__}: {cap(exc)})")
     if n_cases != len(cases):
         return fail(f"{n_cases} cases were run, expected {len(cases)}")
     if "load" in errors:

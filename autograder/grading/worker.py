@@ -1,19 +1,29 @@
 """Grade one submission (runs in a worker process of the pool started by ``grade``).
 
-Steps: read the student's notebook defensively (:func:`read_student_notebook`); rebuild the
-notebook to run from the source notebook (:mod:`autograder.grading.reconstruct`); draw each
-part's cases with a fresh generator and compute the references here, in the grader; run the
-notebook in a sandboxed kernel and judge every part (:mod:`autograder.grading.execution`);
-remove the temporary folder (:func:`autograder.files.remove_tree`, whatever the kernel left in
-it); with ``grade --part`` keep the earlier verdicts of the parts not regraded
-(:meth:`~autograder.grading.jobs.Result.keep_parts`); write the autograded notebook and the
-result JSON atomically into the state folder.
+Steps: read the student's notebook defensively (:func:`read_student_notebook`, bounded in
+bytes, JSON values and cells); rebuild the notebook to run from the source notebook
+(:mod:`autograder.grading.reconstruct`); draw each part's cases with a fresh generator and
+compute the references here, in the grader; run the notebook in a sandboxed kernel and judge
+every part (:mod:`autograder.grading.execution`); unmount the kernel's scratch space and remove
+the temporary folder (:func:`autograder.files.remove_tree`, whatever the kernel left in it);
+write the autograded notebook (:func:`graded_text`, bounded in size) and the result JSON
+atomically into the state folder. The notebook's time limit counts from the moment the worker
+takes the job, so reading and rebuilding the notebook are counted in its budget too. With
+``grade --part`` the earlier verdicts of the parts not regraded are kept
+(:meth:`~autograder.grading.jobs.Result.keep_parts`). After the stop of
+:mod:`autograder.grading.interrupt` nothing is started and nothing cut short is kept.
 
-A notebook whose run hit a time limit or whose kernel was killed from outside is graded a
-second time when other kernels ran beside it (``Job.fault_retry``): a busy machine, or a
-hostile neighbour, can cause those faults, and the better attempt counts. Whatever the
-submission does, a result is returned and, where the disk allows, written; :func:`grade_job`
-never raises.
+Where the grader is root, each worker has a private mount namespace and mounts the kernel's
+socket folder and scratch space (home, ``/tmp``, ``/dev/shm``) as tmpfs bounded in bytes and
+files (:mod:`autograder.sandbox.mounts`).
+
+A notebook is graded a second time only when its run shows evidence of a cause outside it
+(``Result.outside``: a time limit reached while the machine's other processes held the CPUs,
+or a process killed by the machine's out-of-memory killer while within the notebook's limit;
+see :mod:`autograder.sandbox.pressure`) and ``Job.fault_retry`` allows it. The second attempt
+then counts, unless it was disturbed from outside too (then the better of the two); the reason
+says which attempt counted and why. Whatever the submission does, a result is returned and,
+where the disk allows, written; :func:`grade_job` never raises.
 """
 
 from __future__ import annotations
@@ -24,34 +34,36 @@ import multiprocessing
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
+import time
 
 import nbformat
 import numpy as np
 
 from .. import files
 from ..assignments import load_registry
-from ..sandbox import harness
-from ..sandbox.isolation import Isolation
+from ..sandbox import harness, mounts
+from ..sandbox.isolation import UID_BASE, Isolation
+from ..sandbox.limits import Limits
 from ..text import MAX_TEXT, cap
 from . import execution, interrupt, reconstruct, state
 from .jobs import Job, PartResult, Result
-from .notebook import notebook_text, read_student_notebook
+from .notebook import MAX_NOTEBOOK_BYTES, graded_text, read_student_notebook
 from .records import encode_cases
 
 HARNESS_NAME = "_grading_harness.py"  # the name the hidden tests import the harness by
 
 _SLOT = 0
-_PRIVATE_MOUNTS = False
+RUN_DIR_BYTES = 8 * 2**20
 
 
 def init_worker(slot_counter, isolation: Isolation, stop=None, pids=None) -> None:
     """Pool initializer: take a slot number (and note this process's pid under it in
     ``pids``), die with the parent, stop on SIGINT, SIGTERM or the pool's shared ``stop``
     (:func:`autograder.grading.interrupt.install_worker`), own a private mount namespace
-    (root only) so per-kernel tmpfs mounts vanish with this process."""
-    global _SLOT, _PRIVATE_MOUNTS
+    (root only, :func:`autograder.sandbox.mounts.private_namespace`) so per-kernel tmpfs
+    mounts vanish with this process."""
+    global _SLOT
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     parent = multiprocessing.parent_process()
@@ -63,10 +75,8 @@ def init_worker(slot_counter, isolation: Isolation, stop=None, pids=None) -> Non
     if pids is not None and _SLOT < len(pids):
         pids[_SLOT] = os.getpid()
     interrupt.install_worker(stop)
-    if os.geteuid() == 0 and isolation.sandboxed and not isolation.separate_user:
-        clone_newns, ms_rec, ms_private = 0x00020000, 16384, 1 << 18
-        if libc.unshare(clone_newns) == 0:
-            _PRIVATE_MOUNTS = libc.mount(None, b"/", None, ms_rec | ms_private, None) == 0
+    if isolation.sandboxed:
+        mounts.private_namespace()
 
 
 def zero_result(job: Job, reason: str, parts: list[PartResult] | None = None) -> Result:
@@ -84,18 +94,25 @@ def interrupted_result(job: Job) -> Result:
     return result
 
 
-def _mount_tmpfs(path: str, size: int) -> bool:
-    if not _PRIVATE_MOUNTS:
-        return False
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},nr_inodes=1024,mode=0700",
-                        "tmpfs", path], capture_output=True)
-    return r.returncode == 0
+def scratch(base: str, limits: Limits, isolation: Isolation,
+            slot: int) -> tuple[str, dict[str, str]]:
+    """Make the folders under ``base`` of the kernel in ``slot``: (its socket folder, its
+    scratch mounts); the socket folder is a small tmpfs of its own where the kernel shares the
+    grader's uid."""
+    run_dir = os.path.join(base, "run")
+    os.makedirs(run_dir)
+    if not isolation.separate_user:
+        mounts.mount_tmpfs(run_dir, RUN_DIR_BYTES, mounts.RUN_DIR_INODES)
+    uid = UID_BASE + slot if isolation.separate_user else None
+    return run_dir, mounts.scratch_mounts(os.path.join(base, "scratch"), limits, uid)
 
 
 def _cleanup(base: str) -> str:
-    """Remove the submission's temporary folder; "" or what was left behind (never raises)."""
+    """Unmount the kernel's tmpfs and remove the submission's temporary folder; "" or what was
+    left behind (never raises)."""
     with contextlib.suppress(Exception):
-        subprocess.run(["umount", "-l", os.path.join(base, "run")], capture_output=True)
+        for name in ("run", *(os.path.join("scratch", n) for n in mounts.SCRATCH)):
+            mounts.unmount(os.path.join(base, name))
     try:
         return files.remove_tree(base)
     except Exception as exc:  # remove_tree never raises; this is a last guard
@@ -111,30 +128,41 @@ def _attempt(job: Job) -> Result:
         return result
 
 
-def _better(first: Result, second: Result) -> Result:
-    """The attempt that counts when a notebook was graded twice, with a reason saying so."""
-    best, other = (second, first) if second.score > first.score else (first, second)
-    best.add_reason("graded twice, as a time limit or a killed kernel may come from a busy "
-                    f"machine; the better attempt counts (the other scored {other.score:g})")
+def _settle(first: Result, second: Result) -> Result:
+    """The attempt that counts when a notebook was graded twice because the first attempt was
+    disturbed from outside: the second, unless it was disturbed too (then the better); the
+    reason says which and why."""
+    if second.outside:
+        best, other = (second, first) if second.score > first.score else (first, second)
+        which = "second" if best is second else "first"
+        why = (f"graded twice, and both attempts were disturbed from outside (first: "
+               f"{first.outside}; second: {second.outside}); the better, the {which} "
+               f"attempt, counts (the other scored {other.score:g})")
+    else:
+        best = second
+        why = (f"graded twice: the first attempt was disturbed from outside ({first.outside}); "
+               f"the second attempt counts (the first scored {first.score:g})")
+    best.add_reason(cap(why, 2 * MAX_TEXT))
     best.retry = bool(first.retry and second.retry)
     best.cleanup = "; ".join(c for c in (first.cleanup, second.cleanup) if c)
     return best
 
 
 def grade_job(job: Job) -> Result:
-    """Grade one submission described by ``job`` (a second time when the first attempt hit a
-    fault a busy machine may cause and ``job.fault_retry`` is set) and write its result and
-    autograded notebook into the state folder. After the stop (:data:`interrupt.STOP`) it
-    starts nothing, and a result whose grading saw the stop is interrupted and not kept (the
-    rule of :mod:`autograder.grading.interrupt`). Never raises."""
+    """Grade one submission described by ``job`` (a second time when the first attempt shows
+    evidence of a cause outside the notebook and ``job.fault_retry`` allows it) and write its
+    result and autograded notebook into the state folder. After the stop
+    (:data:`interrupt.STOP`) it starts nothing, and a result whose grading saw the stop is
+    interrupted and not kept (the rule of :mod:`autograder.grading.interrupt`). Never
+    raises."""
     if interrupt.STOP.is_set():
         return interrupted_result(job)
     result = _attempt(job)
-    if result.suspect and job.fault_retry and not interrupt.STOP.is_set():
-        result = _better(result, _attempt(job))
+    if result.outside and job.fault_retry and not interrupt.STOP.is_set():
+        result = _settle(result, _attempt(job))
     if result.interrupted or interrupt.STOP.is_set():
         return interrupted_result(job)
-    result.suspect = False
+    result.outside = ""
     if job.regrade_parts and job.kept_parts:
         result.keep_parts(job.kept_parts, job.regrade_parts)
     notebook, result.notebook_text = result.notebook_text, None
@@ -150,6 +178,8 @@ def grade_job(job: Job) -> Result:
 def _grade(job: Job) -> Result:
     if job.problem:
         return zero_result(job, job.problem)
+    started = time.monotonic()
+    deadline = started + job.limits.notebook_timeout
     assignment = load_registry(job.registry)[job.assignment]
     parts_zero = [PartResult(p.id, p.title, float(p.points), 0.0, "not graded")
                   for p in assignment.parts]
@@ -161,6 +191,12 @@ def _grade(job: Job) -> Result:
     if job.release and os.path.exists(job.release):
         release_nb = nbformat.read(job.release, as_version=4)
     rebuilt = reconstruct.rebuild(source_nb, student_nb, release_nb)
+    del student_nb
+    if time.monotonic() >= deadline:
+        return zero_result(job, f"the notebook exceeded its time limit of "
+                                f"{job.limits.notebook_timeout:g} s before it could run "
+                                f"(reading and rebuilding it took "
+                                f"{time.monotonic() - started:.0f} s)", parts_zero)
     if not rebuilt.taken:
         return zero_result(job, "the notebook contains none of this assignment's answer cells "
                                 "(is it the notebook of another assignment?)", parts_zero)
@@ -178,11 +214,8 @@ def _grade(job: Job) -> Result:
     try:
         os.chmod(base, 0o755)
         cases_dir = os.path.join(base, "cases")
-        run_dir = os.path.join(base, "run")
         os.makedirs(cases_dir)
-        os.makedirs(run_dir)
-        if not job.isolation.separate_user:
-            _mount_tmpfs(run_dir, 8 * 2**20)
+        run_dir, scratch_mounts = scratch(base, job.limits, job.isolation, _SLOT)
         rng = np.random.default_rng()
         cases, expected = {}, {}
         for part in assignment.parts:
@@ -202,11 +235,13 @@ def _grade(job: Job) -> Result:
             os.chmod(helpers[name], 0o644)
         outcome = execution.run(rebuilt.notebook, parts, cases, expected, job.limits,
                                 job.isolation, slot=_SLOT, run_dir=run_dir,
-                                cases_dir=cases_dir, helpers=helpers, cancel=interrupt.STOP)
+                                cases_dir=cases_dir, helpers=helpers, cancel=interrupt.STOP,
+                                deadline=deadline, scratch=scratch_mounts)
     finally:
         cleanup = _cleanup(base)
     if outcome.interrupted:
         return interrupted_result(job)
+    cleanup = "; ".join(c for c in (outcome.left, cleanup) if c)
     ordered = [outcome.parts.get(p.id) or PartResult(p.id, p.title, float(p.points), 0.0,
                                                      "no test cell for this part")
                for p in assignment.parts]
@@ -214,9 +249,11 @@ def _grade(job: Job) -> Result:
         result = zero_result(job, f"internal grader error: {outcome.grader_failed}", ordered)
         result.max_score, result.retry, result.cleanup = assignment.max_score, True, cleanup
         return result
+    text, note = graded_text(rebuilt.notebook, MAX_NOTEBOOK_BYTES + job.limits.output_bytes)
     return Result(student=job.student, assignment=job.assignment, key=job.key,
                   timestamp=job.timestamp, max_score=assignment.max_score,
                   score=float(sum(r.score for r in ordered)),
-                  reason=cap("; ".join(outcome.reasons + notes), 4 * MAX_TEXT),
-                  parts=ordered, suspect=outcome.suspect, cleanup=cleanup,
-                  notebook_text=notebook_text(rebuilt.notebook))
+                  reason=cap("; ".join(outcome.reasons + notes + ([note] if note else [])),
+                             4 * MAX_TEXT),
+                  parts=ordered, outside=outcome.outside, cleanup=cleanup,
+                  notebook_text=text)

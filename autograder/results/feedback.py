@@ -5,8 +5,9 @@ it passed, its points and what was wrong.
 
 It is made from the verdicts (the :class:`~autograder.grading.jobs.Result`) and the gradebook
 (:class:`~autograder.results.gradebook.GradeRow`), never from the notebook, so hidden-test code
-cannot leak into it; every string from a submission is HTML-escaped. The page's frame is the
-template ``templates/feedback.html`` (``$student`` and ``$body`` are filled in).
+cannot leak into it; every string from a submission is cleaned (:func:`autograder.text.shown`:
+no control or bidi character) and HTML-escaped. The page's frame is the template
+``templates/feedback.html`` (``$student`` and ``$body`` are filled in).
 
 Two places take these pages: ``feedback/<student>.html`` beside grades.csv (all of a student's
 assignments, written by ``grade``), and nbgrader's own feedback folder,
@@ -28,7 +29,7 @@ from string import Template
 
 from .. import files
 from ..grading.jobs import CheckResult, Result
-from ..text import is_safe_name
+from ..text import MAX_TEXT, is_safe_name, shown
 from .deadlines import human_duration, local_text, zone
 from .gradebook import GradeRow
 from .term import Term
@@ -38,9 +39,14 @@ NBGRADER_MODE = 0o644        # nbgrader's generate_feedback writes its pages so
 MAX_SIDE_FILE = 4096
 
 
+def _e(text: str) -> str:
+    """Student-shaped text for the page: cleaned (:func:`autograder.text.shown`), escaped."""
+    return html.escape(shown(text, 4 * MAX_TEXT))
+
+
 def check_row(check: CheckResult) -> str:
     """One check of a part: passed or not, its points, and what was wrong."""
-    e = html.escape
+    e = _e
     mark = "&#10003;" if check.passed else "&#10007;"
     return (f"<tr class='check {'ok' if check.passed else 'fail'}'>"
             f"<td>{mark} {e(check.name)}</td><td>{check.score:g} / {check.points:g}</td>"
@@ -79,7 +85,7 @@ def _late(g: GradeRow, term: Term | None) -> str:
 
 
 def _section(entry: Entry, term: Term | None) -> list[str]:
-    e, r, g = html.escape, entry.result, entry.grade
+    e, r, g = _e, entry.result, entry.grade
     score, top = (g.score, g.max_score) if g is not None and g.submitted else (
         (r.score, r.max_score) if r is not None else (0.0, g.max_score if g else 0.0))
     out = [f"<h2>{e(entry.assignment)}: {score:g} / {top:g}</h2>"]
@@ -111,7 +117,7 @@ def feedback_html(student: str, entries: Iterable[Entry], term: Term | None = No
     body = []
     for entry in sorted(entries, key=lambda x: x.assignment):
         body += _section(entry, term)
-    return Template(TEMPLATE.read_text()).substitute(student=html.escape(student),
+    return Template(TEMPLATE.read_text()).substitute(student=_e(student),
                                                      body="\n".join(body))
 
 

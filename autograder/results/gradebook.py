@@ -20,6 +20,7 @@ SQLAlchemy URL such as PostgreSQL with ``--db``).
 * Reading (:func:`read_grades`): one :class:`GradeRow` per student of the gradebook (and any
   other student given, e.g. from a roster) and assignment, with what nbgrader's
   ``export`` reports, missing work included.
+  The autograded notebook is a hard link to the state folder's copy, so it is stored once.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from ..build import cells
 from ..grading.course import CourseAssignment
 from ..grading.jobs import Job, Result
 from ..grading.notebook import MAX_NOTEBOOK_BYTES
-from ..text import cap, display_name, is_safe_name
+from ..text import cap, display_name, is_safe_name, shown
 from .deadlines import LatePolicy, gradebook_time
 from .term import Term
 
@@ -126,7 +127,7 @@ class GradebookSync:
             why = cap(f"internal grader error: the result could not be stored in the course "
                       f"({type(exc).__name__}: {exc})")
             self.log.info("WARNING: %s/%s: %s", display_name(result.student),
-                          display_name(result.assignment), why)
+                          display_name(result.assignment), shown(why))
             result.add_reason(why)
             result.retry = True
 
@@ -143,15 +144,15 @@ class GradebookSync:
                 try:
                     files.copy_regular(job.notebook, dest, MAX_NOTEBOOK_BYTES)
                 except files.UnsafeFile as exc:
-                    self.log.info("not copied into submitted/: %s/%s: %s", s, a, exc)
+                    self.log.info("not copied into submitted/: %s/%s: %s", s, a, shown(exc))
                 if not result.timestamp and os.path.lexists(stamp):
                     os.unlink(stamp)  # an earlier submission's time, not this one's
             if result.timestamp:
                 files.atomic_write(stamp, result.timestamp)
-        if result.autograded:
+        if result.autograded:  # the state folder's copy, under a second name: stored once
             src = os.path.join(self.state_root, a, result.autograded)
             if os.path.exists(src):
-                files.copy_regular(src, os.path.join(self.course_dir, "autograded", s, a,
+                files.link_regular(src, os.path.join(self.course_dir, "autograded", s, a,
                                                      nb_name))
 
     def close(self) -> None:

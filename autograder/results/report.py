@@ -17,6 +17,11 @@
 Rows of submissions an interrupted run did not grade (``Result.interrupted``) say so in their
 reason and score 0; the summary leaves them out of its figures and says the grades are partial,
 and the histogram leaves them out.
+
+Every text cell and label is student-shaped (folder names, reasons quoting what a submission
+held, names from a roster) and passes through :func:`autograder.text.shown` (names through
+:func:`~autograder.text.display_name`, plot labels through :func:`~autograder.text.plot_label`,
+drawn without TeX), so no control character reaches the files and no name is read as markup.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from dataclasses import dataclass
 
 from .. import files
 from ..grading.jobs import Result
-from ..text import display_name, shown
+from ..text import MAX_TEXT, display_name, plot_label, shown
 from .deadlines import aware, human_duration
 from .gradebook import GradeRow
 from .term import Term
@@ -121,11 +126,11 @@ def rows(grades: Iterable[GradeRow], results: Iterable[Result], term: Term | Non
             continue                    # a row of its own below: not graded this run
         known = g.student_due is not None and g.timestamp is not None
         out.append(Row(
-            g.assignment, g.student, _time(g.duedate), _time(g.timestamp), shown(g.last_name),
-            shown(g.first_name), shown(g.email), g.raw_score, g.penalty, g.score, g.max_score,
-            _fmt(g.seconds_late) if known else "",
-            shown("; ".join(_notes(g, result, term, now))), g.submitted or result is not None,
-            result is None and _due_later(g, now)))
+            display_name(g.assignment), display_name(g.student), _time(g.duedate),
+            _time(g.timestamp), shown(g.last_name), shown(g.first_name), shown(g.email),
+            g.raw_score, g.penalty, g.score, g.max_score, _fmt(g.seconds_late) if known else "",
+            shown("; ".join(_notes(g, result, term, now)), 4 * MAX_TEXT),
+            g.submitted or result is not None, result is None and _due_later(g, now)))
     for ident, r in by_ident.items():
         if ident not in seen or r.interrupted:
             score = 0.0 if r.interrupted else r.score
@@ -146,8 +151,9 @@ def write_csv(path: str, table: list[Row]) -> None:
 
 
 def _names(names: list[str]) -> str:
+    """The first :data:`MAX_NAMES` of ``names``, shown (:func:`autograder.text.shown`)."""
     more = f" and {len(names) - MAX_NAMES} more" if len(names) > MAX_NAMES else ""
-    return ", ".join(names[:MAX_NAMES]) + more
+    return ", ".join(shown(n, 200) for n in names[:MAX_NAMES]) + more
 
 
 def summary(table: list[Row], not_graded: Iterable[tuple[str, str, str]] = (),
@@ -171,13 +177,13 @@ def summary(table: list[Row], not_graded: Iterable[tuple[str, str, str]] = (),
             scores = [r.score for r in handed]
             top = max(r.max_score for r in rs)
             lines.append(
-                f"  {a}: {len(handed)} submissions, "
+                f"  {display_name(a)}: {len(handed)} submissions, "
                 f"mean {statistics.fmean(scores):.2f} / {top:g}, "
                 f"median {statistics.median(scores):g}, min {min(scores):g}, "
                 f"max {max(scores):g}, full marks {sum(s >= top > 0 for s in scores)}, "
                 f"with a reason {sum(bool(r.reason) for r in handed)}")
         else:
-            lines.append(f"  {a}: no submissions")
+            lines.append(f"  {display_name(a)}: no submissions")
         if missing:
             lines.append(f"    no submission from {len(missing)}: {_names(missing)}")
         if later:
@@ -202,17 +208,21 @@ def histogram(path: str, table: list[Row]) -> None:
         if r.submitted and not r.interrupted:
             frac = r.score / r.max_score if r.max_score else 0.0
             by_a.setdefault(r.assignment, []).append(100 * frac)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    if by_a:
-        names = sorted(by_a)
-        ax.hist([by_a[n] for n in names], bins=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100.01],
-                label=names)
-        ax.legend(fontsize=8)
-    ax.set_xlabel("score (% of max)")
-    ax.set_ylabel("submissions")
-    ax.set_title("Score distribution")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
+    with matplotlib.rc_context({"text.usetex": False}):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        try:
+            if by_a:
+                names = sorted(by_a)
+                ax.hist([by_a[n] for n in names],
+                        bins=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100.01],
+                        label=[plot_label(display_name(n)) for n in names])
+                ax.legend(fontsize=8)
+            ax.set_xlabel("score (% of max)")
+            ax.set_ylabel("submissions")
+            ax.set_title("Score distribution")
+            fig.tight_layout()
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=100)
+        finally:
+            plt.close(fig)
     files.atomic_write(path, buf.getvalue(), mode=files.output_mode())

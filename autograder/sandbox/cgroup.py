@@ -1,5 +1,10 @@
 """One control group per kernel: memory, process and CPU limits for a notebook as a whole, its
-event counters, and the removal of its processes and of groups left by killed graders."""
+event counters, and the removal of its processes and of groups left by killed graders.
+
+Removal does not give up early: a kernel that dies holding a great deal (e.g. a tmpfs full of
+empty folders, which the kernel frees as its last process exits) keeps its group busy for a
+while, so :func:`remove_groups` kills and retries, with growing pauses, for up to
+:data:`REMOVE_PATIENCE` seconds, and says what is left should even that not suffice."""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import time
 
 from .limits import Limits
 from .reaper import stale_paths
+
+REMOVE_PATIENCE = 300.0   # seconds a group's removal keeps trying
 
 
 class Cgroup:
@@ -66,19 +73,35 @@ class Cgroup:
         return ["sh", "-c", f'true {writes} && exec "$0" "$@"']
 
     def counters(self) -> dict[str, int]:
-        """Events so far: ``oom_kill`` (processes killed for memory) and ``pids_max`` (forks
-        refused at the process limit); keys are missing where the kernel does not count."""
+        """Events so far: ``oom_kill`` (processes killed by an out-of-memory killer, the
+        machine's included), ``memory_max`` (times the group reached its own memory limit;
+        cgroup v2 only, v1's ``failcnt`` is not kept by every kernel), ``memory_peak`` (the most
+        memory it held, bytes), ``pids_max`` (forks refused at the process limit) and
+        ``throttled_ns`` (time its CPU quota held it back); keys are missing where the kernel
+        does not count."""
         found: dict[str, int] = {}
+
+        def add(key: str, value: int) -> None:
+            found[key] = found.get(key, 0) + value
+
         for d in self.dirs:
             for name, key, as_key in (("memory.events", "oom_kill", "oom_kill"),
+                                      ("memory.events", "max", "memory_max"),
+                                      ("memory.events", "oom", "memory_max"),
                                       ("memory.oom_control", "oom_kill", "oom_kill"),
-                                      ("pids.events", "max", "pids_max")):
+                                      ("pids.events", "max", "pids_max"),
+                                      ("cpu.stat", "throttled_usec", "throttled_ns"),
+                                      ("cpu.stat", "throttled_time", "throttled_ns")):
                 with contextlib.suppress(OSError, ValueError):
                     with open(os.path.join(d, name)) as f:
                         for line in f:
                             k, _, v = line.strip().partition(" ")
                             if k == key:
-                                found[as_key] = found.get(as_key, 0) + int(v)
+                                add(as_key, int(v) * (1000 if k == "throttled_usec" else 1))
+            for name in ("memory.peak", "memory.max_usage_in_bytes"):
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    with open(os.path.join(d, name)) as f:
+                        add("memory_peak", int(f.read().split()[0]))
         return found
 
     def usage(self) -> dict[str, float]:
@@ -100,43 +123,73 @@ class Cgroup:
                                 found[as_key] = int(v) * scale
         return found
 
-    def kill_all(self) -> None:
-        for _ in range(50):
-            pids = set()
-            for d in self.dirs:
-                with contextlib.suppress(OSError):
-                    pids |= {int(p) for p in open(os.path.join(d, "cgroup.procs")).read().split()}
-            if not pids:
-                return
-            for pid in pids:
+    def threads(self) -> list[int]:
+        """The host thread ids of every process in the group (empty without a group)."""
+        for d in self.dirs[:1]:
+            for name in ("cgroup.threads", "tasks"):
+                with contextlib.suppress(OSError, ValueError):
+                    with open(os.path.join(d, name)) as f:
+                        return [int(t) for t in f.read().split()]
+        return []
+
+    def remove(self, patience: float = REMOVE_PATIENCE) -> str:
+        """Kill every process in the group and remove it: "" when done, else what is left."""
+        left = remove_groups(self.dirs, patience)
+        self.dirs = []
+        return left
+
+
+def _procs(d: str) -> set[int]:
+    with contextlib.suppress(OSError, ValueError):
+        with open(os.path.join(d, "cgroup.procs")) as f:
+            return {int(p) for p in f.read().split()}
+    return set()
+
+
+def remove_groups(dirs: list[str], patience: float = REMOVE_PATIENCE) -> str:
+    """Kill the processes of the groups ``dirs`` and remove the groups, trying again with
+    growing pauses (a dying process can keep its group busy for seconds) for up to
+    ``patience`` seconds; "" when all are gone, else which are left and why. Never raises."""
+    deadline = time.monotonic() + patience
+    pause = 0.01
+    left = [d for d in dirs if os.path.isdir(d)]
+    for d in left:  # cgroup v2 kills all at once where it can
+        with contextlib.suppress(OSError):
+            fd = os.open(os.path.join(d, "cgroup.kill"), os.O_WRONLY)
+            try:
+                os.write(fd, b"1")
+            finally:
+                os.close(fd)
+    why = ""
+    while left:
+        for d in list(left):
+            for pid in _procs(d):
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
-            time.sleep(0.02)
-
-    def remove(self) -> None:
-        self.kill_all()
-        for d in self.dirs:
-            for _ in range(50):
-                try:
-                    os.rmdir(d)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.02)
-
-
-def remove_stale_cgroups(spec: str | None, prefix: str) -> None:
-    """Remove groups ``<prefix><pid>-<n>`` left by a grader worker ``pid`` that was killed
-    (their processes are killed first); groups of live workers (other runs) are left alone."""
-    if spec is None:
-        return
-    _, roots = spec.split(":", 1)
-    for root in roots.split(","):
-        for d in stale_paths(root, prefix):
-            with contextlib.suppress(OSError):
-                for pid in open(os.path.join(d, "cgroup.procs")).read().split():
-                    with contextlib.suppress(OSError):
-                        os.kill(int(pid), signal.SIGKILL)
-                time.sleep(0.05)
+            try:
                 os.rmdir(d)
+                left.remove(d)
+            except FileNotFoundError:
+                left.remove(d)
+            except OSError as exc:
+                why = exc.strerror or str(exc)
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(pause)
+        pause = min(2 * pause, 1.0)
+    if left:
+        return (f"control groups not removed after {patience:g} s ({why}; processes left: "
+                f"{sorted(set().union(*map(_procs, left)))[:10]}): {', '.join(left)}")
+    return ""
+
+
+def remove_stale_cgroups(spec: str | None, prefix: str,
+                         patience: float = REMOVE_PATIENCE) -> str:
+    """Remove groups ``<prefix><pid>-<n>`` left by a grader worker ``pid`` that was killed
+    (their processes are killed first); groups of live workers (other runs) are left alone.
+    "" when all are gone, else what is left (:func:`remove_groups`)."""
+    if spec is None:
+        return ""
+    _, roots = spec.split(":", 1)
+    return remove_groups([d for root in roots.split(",") for d in stale_paths(root, prefix)],
+                         patience)

@@ -30,16 +30,34 @@ def _user_tasks() -> int:
     return n
 
 
+def python_command() -> list[str]:
+    """The kernel's own command (the end of :func:`kernel_argv`), ``{connection_file}`` standing
+    for the connection file: the process running it is the kernel."""
+    python, purelib, _ = python_paths()
+    return [python, "-I", "-S", "-c", bootstrap(purelib), "-f", "{connection_file}",
+            "--HistoryManager.hist_file=:memory:"]
+
+
 def kernel_argv(isolation: Isolation, limits: Limits, *, slot: int, run_dir: str,
-                cases_dir: str, helper_files: dict[str, str], cgroup: Cgroup) -> list[str]:
+                cases_dir: str, helper_files: dict[str, str], cgroup: Cgroup,
+                scratch: dict[str, str] | None = None) -> list[str]:
     """The command that starts one sandboxed kernel.
 
     ``run_dir`` (host) holds the connection file and the kernel's sockets and is bound at the
     same path inside; ``cases_dir`` is bound read-only at :data:`CASES_DIR`; ``helper_files``
-    maps file names to host paths bound read-only into the kernel's working folder.
+    maps file names to host paths bound read-only into the kernel's working folder;
+    ``scratch`` maps the writable places (home, ``/tmp``, ``/dev/shm``) to host tmpfs mounts
+    bounded in bytes and files (:func:`autograder.sandbox.mounts.scratch_mounts`); a place
+    missing there gets bubblewrap's tmpfs, bounded in bytes only.
     """
     python, purelib, roots = python_paths()
-    boot = bootstrap(purelib)
+    scratch = scratch or {}
+
+    def writable(place: str, size: int) -> list[str]:
+        if place in scratch:
+            return ["--bind", scratch[place], place]
+        return ["--size", str(size), "--tmpfs", place]
+
     env = {
         "HOME": SANDBOX_HOME, "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
         "TMPDIR": "/tmp", "MPLCONFIGDIR": f"{SANDBOX_HOME}/.config/matplotlib",
@@ -80,8 +98,7 @@ def kernel_argv(isolation: Isolation, limits: Limits, *, slot: int, run_dir: str
             if os.path.lexists(path):
                 b += ["--ro-bind", path, path]
         # tmpfs first: a Python installation under /tmp or /home is bound over it afterwards
-        b += ["--size", str(limits.tmpfs_bytes), "--tmpfs", "/tmp",
-              "--size", str(limits.tmpfs_bytes), "--tmpfs", SANDBOX_HOME]
+        b += writable("/tmp", limits.tmpfs_bytes) + writable(SANDBOX_HOME, limits.tmpfs_bytes)
         for r in roots:
             if not r.startswith("/usr/"):
                 b += ["--ro-bind", r, r]
@@ -90,7 +107,7 @@ def kernel_argv(isolation: Isolation, limits: Limits, *, slot: int, run_dir: str
         # /dev read-only but for a small /dev/shm of its own; at the end the root itself is
         # made read-only, so home, /tmp, /dev/shm (and the socket folder) are all it can write
         b += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev",
-              "--size", str(limits.shm_bytes), "--tmpfs", "/dev/shm",
+              *writable("/dev/shm", limits.shm_bytes),
               "--ro-bind", cases_dir, CASES_DIR,
               "--bind", run_dir, run_dir]
         for name, host in sorted(helper_files.items()):
@@ -98,15 +115,13 @@ def kernel_argv(isolation: Isolation, limits: Limits, *, slot: int, run_dir: str
         b += ["--remount-ro", "/", "--chdir", SANDBOX_HOME]
         for k, v in env.items():
             b += ["--setenv", k, v]
-        argv += b + [python, "-I", "-S", "-c", boot, "-f", "{connection_file}",
-                          "--HistoryManager.hist_file=:memory:"]
+        argv += b + python_command()
     else:
         argv += ["env", "-i"] + [f"{k}={v}" for k, v in env.items()
                                  if k not in ("HOME", "TMPDIR", "AUTOGRADER_CASES")]
         argv += [f"HOME={run_dir}/home", f"TMPDIR={run_dir}/home",
                  f"AUTOGRADER_CASES={cases_dir}", f"MPLCONFIGDIR={run_dir}/home/.mpl",
                  f"IPYTHONDIR={run_dir}/home/.ipython", f"JUPYTER_RUNTIME_DIR={run_dir}/home"]
-        argv += [python, "-I", "-S", "-c", boot, "-f", "{connection_file}",
-                          "--HistoryManager.hist_file=:memory:"]
+        argv += python_command()
     return argv
 

@@ -16,6 +16,10 @@ reads back.
   number of cases, per-case error messages and an uncompressed ``.npz`` (keys
   ``"<i>/<name>"``, never pickled) encoded in base64. The grader takes it from the output of
   the hidden-test execution of that part only.
+
+What the grader accepts of a payload is bounded (:data:`MAX_RECORD_BYTES` of float64 data,
+:data:`MAX_ERRORS` error messages of :data:`MAX_ERROR_TEXT` characters); the records of every
+assignment are far smaller.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ import os
 import numpy as np
 
 MIME = "application/vnd.autograder.records+json"
+MAX_RECORD_BYTES = 16 * 2**20  # float64 data of one payload, as the grader keeps it
+MAX_ERRORS = 1000              # error messages of one payload (one per case, plus "load")
+MAX_ERROR_TEXT = 500           # characters of one error message
 _NUMERIC_KINDS = "biuf"
 
 
@@ -66,7 +73,7 @@ def run(part_id: str, probe) -> None:
         cases = _load_cases(part_id)
     except Exception as exc:  # the grader sees "no records" and says why
         cases = []
-        errors["load"] = f"{type(exc).__name__}: {exc}"
+        errors["load"] = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_TEXT]
     for i, case in enumerate(cases):
         recorded: dict[str, np.ndarray] = {}
 
@@ -77,7 +84,7 @@ def run(part_id: str, probe) -> None:
         try:
             probe(case, record)
         except (Exception, SystemExit) as exc:
-            errors[str(i)] = f"{type(exc).__name__}: {exc}"[:500]
+            errors[str(i)] = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_TEXT]
         for name, array in recorded.items():
             arrays[f"{i}/{name}"] = array
     buffer = io.BytesIO()

@@ -8,7 +8,8 @@ which bounds every message and the bytes the kernel may send in all (``Limits.re
 Messages that are not well-formed Jupyter messages are ignored with a note; outputs are kept
 with active content removed (:func:`autograder.sandbox.outputs.output_from_message`) up to the
 notebook's output budget, beyond which they are dropped with a note; harness record payloads
-are set aside for the grader (their whole message counts against :data:`PAYLOAD_BUDGET`).
+are set aside for the grader, only their known fields and within bounds
+(:func:`record_payload`), and what is kept of them counts against :data:`PAYLOAD_BUDGET`.
 
 Time limits: a cell that runs past the per-cell limit is interrupted (an ``interrupt_request``
 on the control channel); if the kernel does not come back within a grace period, or the
@@ -25,7 +26,9 @@ Whatever ends a notebook early (time limit, death of the kernel, too much output
 the socket folder, the grader ending it) sets :attr:`SandboxedKernel.fault` to a reason and
 :attr:`fault_kind` to a short kind; :meth:`SandboxedKernel.notes` lists what went wrong
 without stopping it. Nothing the student's code does makes :meth:`SandboxedKernel.execute`
-raise.
+raise. When a time limit or a death has evidence of a cause outside the notebook
+(:mod:`autograder.sandbox.pressure`: the machine's CPUs or memory taken by others),
+:attr:`SandboxedKernel.outside` says so.
 """
 
 from __future__ import annotations
@@ -45,10 +48,10 @@ from jupyter_client.session import Session
 
 from .. import files
 from ..text import cap, clean
-from . import relay, supervisor
+from . import pressure, relay, supervisor
 from .cgroup import Cgroup
-from .command import kernel_argv
-from .harness import MIME
+from .command import kernel_argv, python_command
+from .harness import MAX_ERROR_TEXT, MAX_ERRORS, MAX_RECORD_BYTES, MIME
 from .isolation import UID_BASE, Isolation
 from .limits import Limits, human_size
 from .outputs import output_from_message
@@ -59,8 +62,9 @@ DEATH_GRACE = 0.5               # seconds a kernel's death may take to show befo
 CLOSE_GRACE = 10.0              # seconds the supervisor gets to kill what the kernel started
 REPLY_GRACE = 2.0
 START_TIMEOUT = 90.0
-PAYLOAD_BUDGET = 256 * 2**20   # bytes of record-carrying messages kept per notebook
-MAX_MESSAGE_EXTRA = 96 * 2**20  # a message may hold the output budget plus one record
+PAYLOAD_BUDGET = 4 * MAX_RECORD_BYTES  # what is kept of record payloads per notebook
+MAX_MESSAGE_EXTRA = MAX_RECORD_BYTES * 4 // 3 + 8 * 2**20  # one record (base64) and change
+MAX_PART_ID = 200              # characters of a payload's part id
 PORTS = {"shell": 1, "iopub": 2, "stdin": 3, "control": 4, "hb": 5}
 MAX_IPC_PATH = 107              # sun_path holds 107 bytes and a NUL
 FOLDER_CHECK = 0.5              # seconds between looks at the socket folder
@@ -81,9 +85,10 @@ class StepResult:
 
 
 class Fault(enum.Enum):
-    """Why a notebook ended early: a time limit, killed from outside (SIGKILL not caused by its
-    own memory limit), its memory limit, any other death, too much output, writing into the
-    kernel's socket folder, or the grader ending it (``cancel``: not the notebook's doing)."""
+    """Why a notebook ended early: a time limit, killed by the machine's out-of-memory killer
+    while within its own limit, its memory limit, any other death (SIGKILL without evidence of
+    an outside cause included), too much output, writing into the kernel's socket folder, or
+    the grader ending it (``cancel``: not the notebook's doing)."""
 
     TIMEOUT = "timeout"
     KILLED = "killed"
@@ -113,15 +118,35 @@ def _count(n: int, what: str) -> str:
     return f"{n} {what}" + ("" if n == 1 else "s")
 
 
-def record_payload(msg_type: str, content: dict) -> dict | None:
-    """The harness record payload a display message carries (only the keys the grader reads;
-    anything else in a forged payload is dropped), or None."""
+def record_payload(msg_type: str, content: dict) -> tuple[dict, int] | None:
+    """(the harness record payload a display message carries, the bytes it keeps), or None.
+
+    Only what the grader reads is kept, and only in the shapes it accepts: a string ``part`` of
+    at most :data:`MAX_PART_ID` characters, an integer ``cases``, ``npz`` text no longer than
+    a message may carry besides outputs, ``errors`` as an object of at most
+    :data:`~autograder.sandbox.harness.MAX_ERRORS` strings (cut to
+    :data:`~autograder.sandbox.harness.MAX_ERROR_TEXT` characters). A field in any other shape
+    is kept as None, which the grader rejects with a reason; nothing else of the message is
+    kept, so what is kept is bounded however the message was built."""
     data = content.get("data") if isinstance(content, dict) else None
     if msg_type not in ("display_data", "execute_result") or not isinstance(data, dict) \
             or not isinstance(data.get(MIME), dict):
         return None
     value = data[MIME]
-    return {k: value[k] for k in ("part", "cases", "errors", "npz") if k in value}
+    kept: dict[str, Any] = {}
+    for key, ok in (("part", lambda v: isinstance(v, str) and len(v) <= MAX_PART_ID),
+                    ("cases", lambda v: type(v) is int),
+                    ("npz", lambda v: isinstance(v, str) and len(v) <= MAX_MESSAGE_EXTRA)):
+        if key in value:
+            kept[key] = value[key] if ok(value[key]) else None
+    if "errors" in value:
+        errors = value["errors"]
+        kept["errors"] = ({str(k)[:20]: v[:MAX_ERROR_TEXT] for k, v in errors.items()}
+                          if isinstance(errors, dict) and len(errors) <= MAX_ERRORS
+                          and all(isinstance(v, str) for v in errors.values()) else None)
+    size = 256 + sum(len(v) for v in kept.values() if isinstance(v, str)) + sum(
+        64 + len(k) + len(v) for k, v in (kept.get("errors") or {}).items())
+    return kept, size
 
 
 class SandboxedKernel:
@@ -134,9 +159,11 @@ class SandboxedKernel:
 
     def __init__(self, isolation: Isolation, limits: Limits, *, slot: int, run_dir: str,
                  cases_dir: str, helper_files: dict[str, str], cgroup_name: str,
-                 cancel: Cancel | None = None):
+                 cancel: Cancel | None = None, deadline: float | None = None,
+                 scratch: dict[str, str] | None = None):
         self.isolation, self.limits, self.slot = isolation, limits, slot
         self.cancel = cancel
+        self.scratch = scratch or {}
         self.run_dir, self.cases_dir, self.helper_files = run_dir, cases_dir, helper_files
         self.log_path = run_dir.rstrip("/") + ".log"
         self.cgroup = Cgroup(isolation.cgroup, cgroup_name, limits)
@@ -145,6 +172,9 @@ class SandboxedKernel:
         self.output_overflow = False
         self.fault = ""
         self.fault_kind: Fault | None = None
+        self.outside = ""               # evidence that a fault came from outside the notebook
+        self.left = ""                  # what could not be removed (its control group)
+        self.main_pid: int | None = None  # the process running the kernel (host pid)
         self._bad: list[str] = []
         self._dropped = 0
         self._payloads_dropped = 0
@@ -152,7 +182,8 @@ class SandboxedKernel:
         self._final_counters: dict[str, int] | None = None
         self.proc: subprocess.Popen | None = None
         self.wire: KernelWire | None = None
-        self.deadline = time.monotonic() + limits.notebook_timeout
+        self.deadline = (deadline if deadline is not None
+                         else time.monotonic() + limits.notebook_timeout)
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> SandboxedKernel:
@@ -194,7 +225,8 @@ class SandboxedKernel:
                     os.chown(path, uid, uid)
         argv = [conn_file if a == "{connection_file}" else a for a in kernel_argv(
             self.isolation, self.limits, slot=self.slot, run_dir=self.run_dir,
-            cases_dir=self.cases_dir, helper_files=self.helper_files, cgroup=self.cgroup)]
+            cases_dir=self.cases_dir, helper_files=self.helper_files, cgroup=self.cgroup,
+            scratch=self.scratch)]
         log = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
                       | os.O_CLOEXEC, 0o600)
         try:
@@ -213,6 +245,8 @@ class SandboxedKernel:
                                self.run_dir.rstrip("/"), max_message=max_message,
                                budget=self.limits.receive_bytes)
         self._wait_ready()
+        self.main_pid = pressure.kernel_pid(self.proc.pid, [
+            conn_file if a == "{connection_file}" else a for a in python_command()])
         if uid is not None:
             # the kernel has bound its sockets: from now on it cannot create files here
             os.chown(self.run_dir, 0, 0)
@@ -270,7 +304,7 @@ class SandboxedKernel:
                 self.proc.wait(timeout=10)
         if self._final_counters is None:
             self._final_counters = self.cgroup.counters()
-        self.cgroup.remove()
+        self.left = self.cgroup.remove() or self.left
         if self.wire is not None:
             with contextlib.suppress(Exception):
                 self.wire.close()
@@ -287,6 +321,10 @@ class SandboxedKernel:
         """CPU seconds and peak memory of the kernel so far (:meth:`Cgroup.usage`)."""
         return self.cgroup.usage()
 
+    def _cpu_share(self) -> float:
+        """The CPUs the notebook is entitled to (its quota; 1 without one)."""
+        return min(self.limits.cpus, os.cpu_count() or 1) if self.limits.cpus > 0 else 1.0
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None and self.wire is not None
 
@@ -296,7 +334,9 @@ class SandboxedKernel:
         if self.output_overflow:
             out.append(f"output beyond {human_size(self.limits.output_bytes)} was dropped")
         if self._dropped:
-            out.append(f"{_count(self._dropped, 'message')} from the kernel too large, dropped")
+            out.append(f"{_count(self._dropped, 'message')} from the kernel larger than "
+                       f"{human_size(self.limits.output_bytes + MAX_MESSAGE_EXTRA)} dropped "
+                       "(output not kept)")
         if self._payloads_dropped:
             out.append(f"{_count(self._payloads_dropped, 'record message')} beyond "
                        f"{human_size(PAYLOAD_BUDGET)} ignored")
@@ -348,9 +388,10 @@ class SandboxedKernel:
         return None
 
     # -- execution -------------------------------------------------------------------------
-    def _keep(self, mtype: str, content: dict, size: int, result: StepResult) -> None:
-        payload = record_payload(mtype, content)
-        if payload is not None:
+    def _keep(self, mtype: str, content: dict, result: StepResult) -> None:
+        found = record_payload(mtype, content)
+        if found is not None:
+            payload, size = found
             if self.payload_used + size > PAYLOAD_BUDGET:
                 self._payloads_dropped += 1  # a flood of (forged) records cannot fill memory
                 return
@@ -402,7 +443,7 @@ class SandboxedKernel:
                     result.status = "error"
                 result.error = cap(f"{clean(content.get('ename', ''))}: "
                                    f"{clean(content.get('evalue', ''))}")
-            self._keep(mtype, content, got.size, result)
+            self._keep(mtype, content, result)
         return False
 
     def execute(self, code: str) -> StepResult:
@@ -413,8 +454,11 @@ class SandboxedKernel:
         msg_id = self.wire.send("shell", "execute_request", {
             "code": clean(code), "silent": False, "store_history": True,
             "user_expressions": {}, "allow_stdin": False, "stop_on_error": False})
-        cell_deadline = min(time.monotonic() + self.limits.cell_timeout, self.deadline)
+        started = time.monotonic()
+        before = pressure.sample(started, self.main_pid, self.cgroup)
+        cell_deadline = min(started + self.limits.cell_timeout, self.deadline)
         interrupted_at = None
+        heard = started
         state: dict[str, Any] = {"replied": None}
         while True:
             now = time.monotonic()
@@ -423,6 +467,8 @@ class SandboxedKernel:
             if interrupted_at is None and now >= cell_deadline:
                 interrupted_at = now
                 result.status = "timeout"
+                self.outside = self.outside or pressure.starved(
+                    before, pressure.sample(now, self.main_pid, self.cgroup), self._cpu_share())
                 if now >= self.deadline:
                     return self._stop(result, Fault.TIMEOUT, "the notebook exceeded its time limit "
                                       f"of {self.limits.notebook_timeout:g} s")
@@ -437,16 +483,23 @@ class SandboxedKernel:
             if self.proc.poll() is not None:
                 return self._died(result)
             # the reply arrived but the idle status was lost: the execution is over all the same
-            if state["replied"] is not None and now - state["replied"] > REPLY_GRACE:
+            # (once nothing has come for a while: its messages may still be on their way)
+            if state["replied"] is not None and now - max(state["replied"], heard) > REPLY_GRACE:
                 break
             got = self.wire.recv(0.25)
             if got is None:
                 if self.proc.poll() is not None:
                     return self._died(result)
                 continue
+            heard = time.monotonic()
             if got.msg is None:
                 if got.kind is Arrival.DROPPED:
                     self._dropped += 1
+                    if got.channel == "shell" and result.status == "ok":
+                        # the reply, too large to read: only an error (or a forgery) is
+                        result.status = "error"
+                        result.error = (f"the kernel's reply ({human_size(got.size)}) was too "
+                                        "large to read")
                 else:
                     self._bad.append(cap(got.bad, 200))
                 continue
@@ -462,11 +515,17 @@ class SandboxedKernel:
 
 
 def describe_death(kernel: SandboxedKernel) -> tuple[Fault, str]:
-    """(kind, reason): why the kernel is gone, as far as the grader can tell. Kinds: memory
-    (its own memory limit), killed (SIGKILL from elsewhere, e.g. the machine's OOM killer),
-    died (anything else it did to itself)."""
+    """(kind, reason): why the kernel is gone, as far as the grader can tell. Kinds: killed
+    (by the machine's out-of-memory killer while within its own limit: the one outside cause
+    the grader can prove, which also sets ``kernel.outside``), memory (its own memory limit),
+    died (anything else, a SIGKILL it may have sent itself included)."""
     limit = human_size(kernel.limits.memory)
-    if kernel.counters().get("oom_kill", 0):
+    counters = kernel.counters()
+    outside = pressure.outside_oom(counters, kernel.limits.memory)
+    if outside:
+        kernel.outside = f"the kernel was {outside}"
+        return Fault.KILLED, kernel.outside
+    if counters.get("oom_kill", 0):
         return Fault.MEMORY, f"the kernel was killed for using more than {limit} of memory"
     rc = kernel.proc.poll() if kernel.proc is not None else None
     tail = kernel.kernel_log_tail(300)
@@ -475,9 +534,8 @@ def describe_death(kernel: SandboxedKernel) -> tuple[Fault, str]:
         rc - 128 if rc is not None and rc > 128 and kernel.isolation.sandboxed else None)
     if sig is not None:
         name = SIGNALS.get(sig, f"signal {sig}")
-        if sig == signal.SIGKILL:
-            return Fault.KILLED, f"the kernel died (killed by {name}, exit status {rc})"
-        return Fault.DIED, f"the kernel died ({name}, exit status {rc})"
+        what = f"killed by {name}" if sig == signal.SIGKILL else name
+        return Fault.DIED, f"the kernel died ({what}, exit status {rc})"
     if "MemoryError" in tail:
         return Fault.MEMORY, f"the kernel died after running out of memory (limit {limit})"
     extra = f" (exit status {rc})" if rc is not None else ""

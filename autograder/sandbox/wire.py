@@ -6,7 +6,10 @@ one PAIR socket whose receive high-water mark is small, so the grader's memory h
 few messages, each bounded by the relay. :func:`parse` turns the frames of one message into a
 dict and raises :class:`BadMessage` for anything that is not a well-formed, correctly signed
 Jupyter message with dict header (with string ``msg_type`` and ``msg_id``), parent header,
-metadata and content; nothing the kernel sends can make it raise anything else."""
+metadata and content; nothing the kernel sends can make it raise anything else. Each JSON part
+is parsed within a bound on the values it holds (:data:`MAX_MESSAGE_VALUES`,
+:func:`autograder.untrusted_json.loads`), so what parsing builds stays near the message's
+size: a message of millions of empty lists is refused, not parsed."""
 
 from __future__ import annotations
 
@@ -21,11 +24,13 @@ from dataclasses import dataclass
 import zmq
 from jupyter_client.session import DELIM, Session
 
+from ..untrusted_json import TooManyValues, loads
 from . import relay
 from .limits import human_size
 
 MAX_FRAMES = 64           # identities, delimiter, signature, 4 JSON parts and some buffers
 GRADER_RCVHWM = 2         # whole messages queued in the grader
+MAX_MESSAGE_VALUES = 200_000  # JSON values in one part of a message (real messages: dozens)
 RELAY_BASE_MEMORY = 256 * 2**20
 RELAY_EXITS = {relay.EXIT_BUDGET: "the notebook sent more than {budget} to the grader",
                relay.EXIT_MEMORY: "the notebook's messages overflowed the memory set aside for "
@@ -62,7 +67,9 @@ class Received:
 
 def _json(frame: bytes, what: str) -> dict:
     try:
-        value = json.loads(frame.decode("utf-8"))
+        value = loads(frame, MAX_MESSAGE_VALUES)
+    except TooManyValues as exc:
+        raise BadMessage(f"{what} is too large to parse: {exc}") from None
     except (ValueError, RecursionError, MemoryError) as exc:  # bad UTF-8, JSON, huge ints
         raise BadMessage(f"{what} is not valid JSON ({type(exc).__name__})") from None
     if not isinstance(value, dict):

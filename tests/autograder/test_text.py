@@ -32,8 +32,8 @@ def test_names():
     assert safe_text.is_safe_name("alice.b-1@x") and not safe_text.is_safe_name("a" * 200)
     assert not safe_text.is_safe_name("-x") and not safe_text.is_safe_name("a/b")
     odd = b"\xff\n".decode("utf-8", "surrogateescape")
-    assert safe_text.display_name(odd) == "\ufffd?"
-    assert len(safe_text.display_name("é" * 300)) < 100
+    assert safe_text.display_name(odd) == "\ufffd\\n"
+    assert len(safe_text.display_name("é" * 300)) < 130
 
 
 def test_shown_escapes_control_and_bidi_characters():
@@ -44,3 +44,34 @@ def test_shown_escapes_control_and_bidi_characters():
     assert all(ch.isprintable() for ch in out)
     assert safe_text.shown("é ok") == "é ok"
     assert "truncated" in safe_text.shown("x" * 5000, 100)
+
+
+def test_shown_bounds_any_length_quickly():
+    """A megabyte of escape characters comes out at the limit plus a note giving the full
+    length, and cleaning twice changes nothing."""
+    out = safe_text.shown("\x1b" * 2**20, 100)
+    assert len(out) < 160 and out.startswith("\\x1b") and "truncated: 1048576" in out
+    assert safe_text.shown(out, 100) == out
+
+
+def test_plot_label_is_never_mathtext():
+    """A name made of mathtext, control characters or a leading underscore is drawn as the
+    text it is (escaped), in a legend, without an error."""
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = ["$\\foo$", "$\\hat{$^\\left(\\frac$ 100%", "a\x1b[2J\u202e$x", "_hidden"]
+    labels = [safe_text.plot_label(n) for n in names]
+    assert labels[0] == r"\$\foo\$" and labels[3] == " _hidden"
+    with matplotlib.rc_context({"text.usetex": False}):
+        fig, ax = plt.subplots()
+        for label in labels:
+            ax.plot([0, 1], label=label)
+        legend = ax.legend()
+        fig.savefig(io.BytesIO(), format="png")
+        texts = [t.get_text() for t in legend.get_texts()]
+        plt.close(fig)
+    assert len(texts) == 4 and all(ch.isprintable() for t in texts for ch in t)

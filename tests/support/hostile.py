@@ -9,11 +9,18 @@ e.g. ``steal_solutions`` executes the solution code if it finds the source noteb
 
 from __future__ import annotations
 
+import base64
+import functools
+import io
 import json
 import os
+import struct
+import zipfile
+import zlib
 from dataclasses import dataclass
 
 import nbformat
+import numpy as np
 
 from autograder.assignments import ASSIGNMENTS
 
@@ -25,7 +32,7 @@ GOOD_SCALE = toy.SOLUTIONS["scale-impl"]
 GOOD_SUM = toy.SOLUTIONS["sum-impl"]
 
 
-HUGE_ERROR = "def col_sum(x):\n    raise ValueError('x' * 20_000_000)\n"
+HUGE_ERROR = "def col_sum(x):\n    raise ValueError('x' * 10_000_000)\n"
 ACTIVE_OUTPUT = """
 from IPython.display import HTML, Javascript, display
 display(HTML('<script>window.pwned = 1</script><b>bold</b>'))
@@ -36,15 +43,147 @@ ADDED_HELPER = "def _twice(x):\n    return 2 * x\n"
 USES_HELPER = "def scale(x, a):\n    return _twice(x) * a / 2\n"
 LONG_NAME = "s" * 251
 ODD_NAME = b"st\xffudent\n".decode("utf-8", "surrogateescape")
+# round two (issue 11): text that would forge a line of grades.log and rewrite the terminal,
+# and a folder name that is mathtext
+FORGED_LINE = "2031-01-01 00:00:00,000 graded perfect2 toy: 5 of 5"  # no "/": a file name
+FORGING_NAME = f"mallory\x1b[2K\r{FORGED_LINE}\n\u202e\x07"
+FORGING_TIMESTAMP = f"\x1b]0;owned\x07\x1b[1A\r{FORGED_LINE}\n\u2066evil\x9b"
+FORGING_NOTEBOOK = f"toy\x1b[31m\r\n{FORGED_LINE}\x08.ipynb"
+MATHTEXT_NAME = "$\\hat{$x$^\\left($ 100%"  # two mathtext parts, neither valid
+# all of it at once, and long, for every writer of student-shaped text
+HOSTILE_TEXT = f"\x1b[2J\x07\r\n{FORGED_LINE}\n\u202e$\\foo$\x9b" + "x" * 50_000
 
 
 @dataclass(frozen=True)
 class Sample:
-    kind: str            # "attack" (must score <= empty) or "fault" (a reason, others graded)
-    what: str            # the issue-6 item it covers
+    kind: str            # "attack" (no more than its honest code earns: max_expected, 0 for
+                         # most, which is the empty notebook's score) or "fault" (a reason,
+                         # others graded)
+    what: str            # the issue-6 (or issue-11) item it covers
     max_expected: float  # the most it may score
-    min_expected: float = 0.0
+    min_expected: float = 0.0  # the least: what it recorded correctly
     reason: str = ""     # a substring its reason must contain ("" = none required)
+
+
+# -- round two (issue 11): what the grader itself does with what a kernel sends ---------------
+
+RECORDS_MIME = "application/vnd.autograder.records+json"
+# the hidden step of the part after this cell publishes the given archive instead of records
+FORGED_ARCHIVE = """
+from IPython.display import publish_display_data
+import _grading_harness
+def _forged(part_id, probe, _npz={npz!r}):
+    publish_display_data({{{mime!r}: {{'part': part_id, 'cases': 3, 'errors': {{}},
+                                        'npz': _npz}}}})
+_grading_harness.run = _forged
+"""
+# before the real records, messages whose parsed form is ~18 times their size (millions of
+# empty objects in the errors field), and one small enough to parse, with 60,000 errors
+BLOATED_RECORDS = """
+import json, _grading_harness
+_k = get_ipython().kernel
+_s = _k.session
+_real_run = _grading_harness.run
+def _bloated(part_id, probe):
+    head = _s.pack({{"msg_id": "bloat", "msg_type": "display_data", "session": _s.session,
+                    "username": "x", "version": "5.3", "date": "2020-01-01T00:00:00Z"}})
+    parent = _s.pack(_k.get_parent()["header"])
+    start = (b'{{"metadata": {{}}, "data": {{"{mime}": {{"part": ' + json.dumps(part_id).encode()
+             + b', "cases": 3, "npz": "", "errors": ')
+    bodies = [start + b'{{"0": [' + b'{{}}, ' * {count} + b'{{}}]}}}}}}}}'] * {messages}
+    bodies.append(start + json.dumps({{str(i): "x" for i in range(60_000)}}).encode() + b'}}}}}}')
+    for body in bodies:
+        parts = [head, parent, b"{{}}", body]
+        _k.iopub_socket.send_multipart([b"<IDS|MSG>", _s.sign(parts), *parts])
+    _real_run(part_id, probe)
+_grading_harness.run = _bloated
+"""
+# a child sends the kernel SIGKILL: a death the kernel caused itself, with no outside cause
+SELF_KILL = """
+import os, signal, time
+if os.fork() == 0:
+    os.kill(os.getppid(), signal.SIGKILL)
+    os._exit(0)
+time.sleep(30)
+"""
+# as many empty folders, FIFOs and empty files as the scratch space takes, for a while
+FILL_INODES = """
+import os, time
+_t = time.time()
+for _root in ('/tmp', '/home/student', '/dev/shm'):
+    _i = 0
+    try:
+        while time.time() - _t < {seconds}:
+            _p = f'{{_root}}/n{{_i}}'
+            (os.mkdir, os.mkfifo, lambda p: os.close(os.open(p, os.O_CREAT)))[_i % 3](_p)
+            _i += 1
+    except OSError as _e:
+        print(_root, _i, _e)
+"""
+
+
+def _zip(name: str, data: bytes, *, method: int, crc: int, size: int) -> bytes:
+    """A one-member zip archive holding ``data`` as it is (already compressed by ``method``)."""
+    n = name.encode()
+    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0x21, crc, len(data),
+                        size, len(n), 0) + n
+    central = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0x21, crc,
+                          len(data), size, len(n), 0, 0, 0, 0, 0, 0) + n
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central),
+                      len(local) + len(data), 0)
+    return local + data + central + end
+
+
+@functools.cache
+def negative_shape_bomb(chunks: int = 64) -> str:
+    """Base64 of an archive whose one member is an ``.npy`` header announcing shape (7, -1),
+    so that its size comes out negative, followed by ``chunks`` × 16 MiB of zeros deflated to
+    about a thousandth (repeated deflate blocks: cheap to make)."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False,
+                                               "shape": (7, -1)})
+    head, zero = buf.getvalue(), bytes(2**24)
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    first = c.compress(head + zero) + c.flush(zlib.Z_SYNC_FLUSH)
+    again = c.compress(zero) + c.flush(zlib.Z_SYNC_FLUSH)
+    data = first + again * (chunks - 1) + c.flush()
+    crc = zlib.crc32(head)
+    for _ in range(chunks):
+        crc = zlib.crc32(zero, crc)
+    return base64.b64encode(_zip("1/s.npy", data, method=zipfile.ZIP_DEFLATED, crc=crc,
+                                 size=len(head) + chunks * len(zero))).decode()
+
+
+@functools.cache
+def broken_lzma_archive() -> str:
+    """Base64 of an archive of three well-formed records compressed with LZMA, whose LZMA
+    properties are then made invalid (reading it raises ``lzma.LZMAError``)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_LZMA) as zf:
+        for i in range(3):
+            member = io.BytesIO()
+            np.save(member, np.zeros((2, 3)))
+            zf.writestr(f"{i}/s.npy", member.getvalue())
+    raw = bytearray(buf.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(raw))) as zf:
+        for info in zf.infolist():
+            raw[info.header_offset + 30 + len(info.filename) + 4] = 0xFF
+    return base64.b64encode(bytes(raw)).decode()
+
+
+def forged_archive(npz: str) -> str:
+    return FORGED_ARCHIVE.format(npz=npz, mime=RECORDS_MIME)
+
+
+def bloated_records(count: int = 3_000_000, messages: int = 4) -> str:
+    return BLOATED_RECORDS.format(mime=RECORDS_MIME, count=count, messages=messages)
+
+
+def many_cells(nb, n: int = 600_000) -> str:
+    """``nb`` followed by ``n`` one-character Markdown cells, as JSON text under 32 MiB."""
+    data = json.loads(nbformat.writes(nb))
+    data["cells"] += [{"cell_type": "markdown", "metadata": {}, "source": "x"}] * n
+    return json.dumps(data, separators=(",", ":"))
 
 
 def _answers(scale: str, col_sum: str):
@@ -393,6 +532,38 @@ def write_all(root: str, course: str, out_csv: str, *, cell_timeout: float,
         Sample("attack", "killing the grader or its parent", 0.0, reason="kernel"))
     add("fill_disk", _answers(STUB_SCALE + FILL_DISK, STUB_SUM),
         attack("filling the disk"))
+    # round two (issue 11): the grader's own bounds; each keeps what its honest code earns
+    add("record_sizes", _answers(GOOD_SCALE, GOOD_SUM + forged_archive(negative_shape_bomb())),
+        Sample("attack", "a record whose .npy header declares a negative dimension, over 1 GiB "
+               "of deflated zeros", 2.0, 2.0))
+    add("record_exceptions", _answers(GOOD_SCALE, GOOD_SUM + forged_archive(
+        broken_lzma_archive())), Sample("attack", "a record archive whose reading raises "
+                                        "LZMAError", 2.0, 2.0))
+    add("record_bloat", _answers(GOOD_SCALE, GOOD_SUM + bloated_records()),
+        Sample("attack", "record messages that parse into ~18 times their size", 5.0, 5.0,
+               reason="malformed messages from the kernel ignored"))
+    add("self_kill", _answers(GOOD_SCALE, SELF_KILL + GOOD_SUM),
+        Sample("attack", "a kernel killed by SIGKILL from its own child", 2.0, 2.0,
+               reason="killed by SIGKILL"))
+    add("fill_inodes", _answers(FILL_INODES.format(seconds=cell_timeout / 3) + GOOD_SCALE,
+                                GOOD_SUM),
+        Sample("attack", "scratch space filled with empty folders, FIFOs and files", 5.0, 5.0))
+    add("many_cells", many_cells(toy.solution_notebook()),
+        Sample("attack", "600,000 Markdown cells in under 32 MiB", 0.0, reason="grader"))
+    add("ts_forgery", toy.solution_notebook(), Sample(
+        "attack", "timestamp.txt that forges a log line", 5.0, 5.0,
+        reason="timestamp.txt ignored"))
+    with open(os.path.join(root, "ts_forgery", "toy", "timestamp.txt"), "w") as f:
+        f.write(FORGING_TIMESTAMP)
+    add("nb_forgery", toy.solution_notebook(), Sample(
+        "attack", "a notebook file name that forges a log line", 0.0, reason="misnamed"),
+        name=FORGING_NOTEBOOK)
+    add(FORGING_NAME, toy.solution_notebook(), Sample(
+        "attack", "a student folder name that forges a log line", 0.0,
+        reason="not a valid student id"))
+    add("plot_markup", toy.solution_notebook(), Sample(
+        "attack", "an assignment folder named as mathtext", 0.0,
+        reason="unknown assignment"), assignment=MATHTEXT_NAME)
     # faults: a reason, the rest of the class graded
     nb = toy.solution_notebook()
     nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]
@@ -437,7 +608,7 @@ def write_all(root: str, course: str, out_csv: str, *, cell_timeout: float,
         Sample("fault", "FIFOs, links and deep trees in the socket folder, then os._exit", 2.0,
                2.0, reason="kernel died (exit status 7)"))
     add("huge_error", _answers(GOOD_SCALE, HUGE_ERROR),
-        Sample("fault", "an error message of 20 MB", 2.0, 2.0))
+        Sample("fault", "an error message of 10 MB", 2.0, 2.0))
     add("active_output", _answers(GOOD_SCALE + ACTIVE_OUTPUT, GOOD_SUM),
         Sample("fault", "HTML and JavaScript outputs", 5.0, 5.0))
     add("added_cells", _added_cells(),
@@ -545,6 +716,11 @@ def write_real(root: str, course: str, out_csv: str) -> dict[str, Sample]:
         "harm_others": HARM_OTHERS,
         "malformed_messages": MALFORMED_MESSAGES,
         "output_flood": FLOOD_FRAMES,
+        "record_sizes": forged_archive(negative_shape_bomb()),
+        "record_exceptions": forged_archive(broken_lzma_archive()),
+        "record_bloat": bloated_records(),
+        "self_kill": SELF_KILL,
+        "fill_inodes": FILL_INODES.format(seconds=10),
     }
     for student, code in attacks.items():
         add(student, _prepend(release, code), Sample("attack", student, 0.0))

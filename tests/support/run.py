@@ -45,6 +45,29 @@ def grade(subs, out, course, *extra, timeout=600, env_extra=None) -> subprocess.
                           timeout=timeout)
 
 
+def run_watched(cmd: list[str], timeout=900, env_extra=None) -> tuple[dict, dict]:
+    """Run ``cmd`` (a grade command) with its grader's resident memory watched while it runs:
+    (:func:`proc_dict`'s form of the run, :meth:`tests.support.watch.TreeWatch.stop`'s
+    figures)."""
+    from .watch import TreeWatch
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**env(), **(env_extra or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watch = TreeWatch(proc.pid)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        memory = watch.stop()
+    return {"returncode": proc.returncode, "stdout": stdout, "stderr": stderr}, memory
+
+
+def grade_watched(subs, out, course, *extra, timeout=900, env_extra=None) -> tuple[dict, dict]:
+    """:func:`grade` with the grader's memory watched (:func:`run_watched`)."""
+    return run_watched(grade_cmd(subs, out, course, *extra), timeout, env_extra)
+
+
 def read_csv(path) -> dict:
     import csv
     with open(path) as f:

@@ -1,6 +1,7 @@
 """Issue 6 again, on a real assignment (batchnorm): the attacks that do not depend on the toy
 assignment's functions, put before the release stubs, must score no more than the empty
-notebook; the solution notebook scores max_score; faults get reasons."""
+notebook; the solution notebook scores max_score; faults get reasons; the grader stays within
+its memory."""
 
 import dataclasses
 import os
@@ -13,7 +14,7 @@ import pytest
 
 from autograder.assignments import ASSIGNMENTS
 from tests.support import hostile
-from tests.support.run import REPO, env, once, proc_dict, read_csv
+from tests.support.run import REPO, env, once, read_csv, run_watched
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.xdist_group("hostile_real")]
 A = hostile.REAL_ASSIGNMENT
@@ -23,7 +24,7 @@ A = hostile.REAL_ASSIGNMENT
 def batch(tmp_path_factory):
     r = once("hostile_real", tmp_path_factory, _batch)
     samples = {k: hostile.Sample(**v) for k, v in r["samples"].items()}
-    return Path(r["out"]), samples, SimpleNamespace(**r["proc"])
+    return Path(r["out"]), samples, SimpleNamespace(**r["proc"], memory=r["memory"])
 
 
 def _batch(base):
@@ -31,12 +32,11 @@ def _batch(base):
     subprocess.run([sys.executable, "-m", "autograder", "release", "--out", str(course),
                     "--assignment", A], cwd=REPO, env=env(), check=True, capture_output=True)
     samples = hostile.write_real(str(subs), str(course), str(out))
-    proc = subprocess.run(
+    proc, memory = run_watched(
         [sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out), "--course",
          str(course), "--registry", "tests.support.hostile:REAL_REGISTRY", "--workers", "2",
-         "--cell-timeout", "30", "--notebook-timeout", "240", "--memory", "2G"],
-        cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
-    return {"out": str(out), "proc": proc_dict(proc),
+         "--cell-timeout", "30", "--notebook-timeout", "240", "--memory", "2G"], timeout=1200)
+    return {"out": str(out), "memory": memory, "proc": proc,
             "samples": {k: dataclasses.asdict(v) for k, v in samples.items()}}
 
 
@@ -66,3 +66,9 @@ def test_faults_have_reasons(batch):
         if v.kind == "fault":
             assert v.reason in rows[s]["reason"], (s, rows[s]["reason"])
     assert os.path.exists(out)
+
+
+def test_the_grader_stays_within_its_memory(batch):
+    """The grader's own processes together never hold more than 1.5 GiB resident."""
+    memory = batch[2].memory
+    assert 0 < memory["peak_sum"] < 1.5 * 2**30, memory

@@ -80,3 +80,23 @@ def test_unreadable_folders_get_rows(tmp_path, course):
         assert "cannot be read" in job.problem
     finally:
         os.chmod(folder, 0o755)
+
+
+def test_names_and_timestamps_reach_reasons_as_shown_text(tmp_path, course):
+    """A timestamp.txt and notebook file names made to forge a log line reach the notes and
+    problems only escaped (no control or bidi character) and bounded."""
+    from tests.support.hostile import FORGING_NOTEBOOK, FORGING_TIMESTAMP
+    from tests.support.shown import forbidden
+    folder = _sub(tmp_path / "subs", "alice")
+    with open(os.path.join(folder, "timestamp.txt"), "w") as f:
+        f.write(FORGING_TIMESTAMP)
+    bob = _sub(tmp_path / "subs", "bob")
+    os.rename(os.path.join(bob, "toy.ipynb"), os.path.join(bob, FORGING_NOTEBOOK))
+    for i in range(30):
+        with open(os.path.join(bob, f"x\x1b{i}.ipynb"), "w") as f:
+            f.write("{}")
+    jobs = {j.student: j for j in discover(str(tmp_path / "subs"), REGISTRY, course)}
+    note, problem = jobs["alice"].notes[0], jobs["bob"].problem
+    assert "timestamp.txt ignored" in note and "misnamed" in problem
+    assert forbidden(note) == [] and forbidden(problem) == [] and "and 21 more" in problem
+    assert "\\x1b]0;owned\\x07" in note and len(problem) < 2000

@@ -5,7 +5,7 @@ import os
 
 import nbformat
 
-from autograder.grading.notebook import read_student_notebook
+from autograder.grading.notebook import graded_text, read_student_notebook
 from tests.support import toy
 
 
@@ -45,3 +45,28 @@ def test_unreadable_notebooks_give_reasons(tmp_path):
                       (_write(tmp_path, b"  \n", "d"), "empty")):
         data, reason = read_student_notebook(path)
         assert data is None and why in reason, (path, reason)
+
+
+def test_the_grader_reads_a_bounded_number_of_cells_and_values(tmp_path):
+    """More than MAX_CELLS cells, or more JSON values than MAX_NOTEBOOK_VALUES (here 600,000
+    one-character Markdown cells in 31 MB), give a reason instead of a long rebuild."""
+    from autograder.grading.notebook import MAX_CELLS
+    from tests.support.hostile import many_cells
+    nb = toy.solution_notebook()
+    data, why = read_student_notebook(_write(tmp_path, many_cells(nb, MAX_CELLS).encode()))
+    assert data is None and f"more than the {MAX_CELLS:,}" in why
+    data, why = read_student_notebook(_write(tmp_path, many_cells(nb).encode(), "b"))
+    assert data is None and "more than 1,000,000 JSON values" in why
+
+
+def test_the_graded_copy_is_bounded_in_size():
+    """A graded copy over the limit is kept without its outputs, or not at all, with a
+    note; one within it is written whole."""
+    nb = toy.solution_notebook()
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="x" * 100_000)]
+    text, note = graded_text(nbformat.from_dict(nb), 10**6)
+    assert note == "" and "x" * 100_000 in text
+    text, note = graded_text(nbformat.from_dict(nb), 50_000)
+    assert "without its outputs" in note and "x" * 1000 not in text
+    text, note = graded_text(nbformat.from_dict(nb), 100)
+    assert text is None and "not kept" in note

@@ -121,3 +121,15 @@ def test_a_failing_visible_test_is_reported_but_costs_nothing():
     r = judge(PART, cases, expected, [_payload({}, len(cases), errors)],
               visible_error="NotImplementedError: ")
     assert r.score == 0 and r.message == "not implemented yet"
+
+
+def test_a_record_that_raises_while_read_fails_its_part_only():
+    """An archive whose reading raises (here lzma.LZMAError inside zipfile) fails the part
+    with the reason; the grader goes on (no exception), and a correct part elsewhere counts."""
+    from tests.support.hostile import broken_lzma_archive
+    cases, expected = _cases()
+    forged = {"part": PART.id, "cases": len(cases), "errors": {}, "npz": broken_lzma_archive()}
+    r = judge(PART, cases, expected, [forged])
+    assert r.score == 0 and "rejected" in r.message and "compression method" in r.message
+    good = _payload({f"{i}/y": e["y"] for i, e in enumerate(expected)}, len(cases))
+    assert judge(PART, cases, expected, [forged, good]).score == PART.points

@@ -11,6 +11,8 @@ from autograder.results import feedback
 from autograder.results.deadlines import LatePolicy, PenaltyKind, Per
 from autograder.results.gradebook import GradeRow
 from autograder.results.term import Term
+from tests.support.hostile import HOSTILE_TEXT
+from tests.support.shown import forbidden
 
 DUE = dt.datetime(2026, 10, 20, 21, 59)       # naive UTC, as nbgrader keeps it
 TERM = Term("Europe/Berlin", LatePolicy(PenaltyKind.PERCENT, percent=10, per=Per.DAY, cap=50))
@@ -110,3 +112,13 @@ def test_a_part_scored_by_checks_shows_one_row_per_check():
     assert "<td>&#10007; running variance</td><td>0 / 1</td><td>wrong on every hidden case" in page
     assert "<td>right on all 3 hidden cases</td>" in page and "passed:" not in page
     assert page.count("class='check") == 2
+
+
+def test_feedback_shows_student_text_escaped_and_bounded():
+    """Reason, part titles, ids and messages holding control and bidi characters, markup and
+    50,000 characters appear escaped and cut; no tag of theirs survives."""
+    r = Result("alice", HOSTILE_TEXT, "k", None, 5.0, 2.0, HOSTILE_TEXT + "<script>x</script>",
+               [PartResult(HOSTILE_TEXT, HOSTILE_TEXT, 2.0, 2.0, "<b>" + HOSTILE_TEXT)])
+    page = feedback.feedback_html("alice", [feedback.Entry(r.assignment, r)])
+    assert forbidden(page) == [] and "<script>x" not in page and "<b>\\x1b" not in page
+    assert "\\x1b[2J\\x07\\r\\n" in page and len(page) < 60_000

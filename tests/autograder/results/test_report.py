@@ -2,13 +2,16 @@
 
 import csv
 import datetime as dt
+import io
 import os
 
-from autograder.grading.jobs import Result
+from autograder.grading.jobs import PartResult, Result
 from autograder.results import report
 from autograder.results.deadlines import LatePolicy, PenaltyKind
 from autograder.results.gradebook import GradeRow
 from autograder.results.term import Term
+from tests.support.hostile import FORGED_LINE, HOSTILE_TEXT, MATHTEXT_NAME
+from tests.support.shown import forbidden
 
 DUE = dt.datetime(2026, 10, 20, 21, 59)
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
@@ -114,7 +117,7 @@ def _result(student, score, interrupted=False):
 def test_a_partial_run_says_so_and_leaves_ungraded_rows_out_of_its_figures():
     """Submissions an interrupted run did not grade get a row scoring 0 with the reason, are
     counted as not graded rather than as zeros, and the summary says the grades are partial."""
-    table = report.rows([row("c", submitted=True, raw_score=4.0, score=4.0, timestamp=DUE)],
+    table = report.rows([row("c", submitted=True, raw_score=4.0, timestamp=DUE)],
                         [_result("a", 5.0), _result("b", 3.0), _result("c", 0.0, True)],
                         None, NOW)
     cut = [r for r in table if r.interrupted]
@@ -126,3 +129,45 @@ def test_a_partial_run_says_so_and_leaves_ungraded_rows_out_of_its_figures():
     assert "toy: 2 submissions, mean 4.00 / 5" in text and "min 3" in text
     assert report.summary(report.rows([], [_result("a", 5.0)], None, NOW)).splitlines()[0] \
         == "class summary:"
+
+
+def _hostile_table():
+    """Rows with student-shaped text in every field: a gradebook row of a hostile student id
+    and names (from a roster), a result of an assignment folder named in mathtext, one of a
+    hostile assignment name."""
+    results = [Result(HOSTILE_TEXT, "toy", "k", HOSTILE_TEXT, 5.0, 2.0, HOSTILE_TEXT,
+                      [PartResult("p", HOSTILE_TEXT, 2.0, 2.0, HOSTILE_TEXT)]),
+               Result("bob", MATHTEXT_NAME, "k", None, 0.0, 0.0, "unknown assignment"),
+               Result("carol", HOSTILE_TEXT, "k", None, 0.0, 0.0, "")]
+    grades = [row(HOSTILE_TEXT, submitted=True, raw_score=2.0, last_name=HOSTILE_TEXT,
+                  first_name="\x1b]0;x\x07", email="\u202e@x")]
+    return report.rows(grades, results, TERM, NOW)
+
+
+def test_grades_csv_holds_no_control_character_and_no_forged_line(tmp_path):
+    """Every cell (names, timestamp, reason, the gradebook's name fields, due date) is shown
+    text: no control or bidi character, no line that starts with the forged log line, every
+    cell bounded; the file parses back to one row per student and assignment."""
+    path = tmp_path / "grades.csv"
+    report.write_csv(str(path), _hostile_table())
+    text = path.read_text()
+    assert forbidden(text) == []
+    assert not any(line.startswith(FORGED_LINE[:10]) for line in text.splitlines())
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 3 and all(len(v) < 10_000 for r in rows for v in r.values())
+    assert MATHTEXT_NAME in [r["assignment"] for r in rows]
+
+
+def test_summary_holds_no_control_character():
+    """The class summary printed on the terminal and logged shows names escaped."""
+    table = _hostile_table()
+    text = report.summary(table, [(HOSTILE_TEXT, "toy", HOSTILE_TEXT)], [HOSTILE_TEXT])
+    assert forbidden(text) == [] and "\\x1b[2J" in text
+
+
+def test_the_histogram_is_drawn_whatever_the_names(tmp_path):
+    """Assignment names made of mathtext, control characters and 50,000 characters are drawn
+    as text: the histogram is written (no mathtext error)."""
+    path = tmp_path / "h.png"
+    report.histogram(str(path), _hostile_table())
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

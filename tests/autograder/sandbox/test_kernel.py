@@ -12,6 +12,7 @@ import pytest
 from autograder.grading import records
 from autograder.sandbox import harness
 from autograder.sandbox import kernel as kernel_run
+from autograder.sandbox import mounts as mounts_mod
 from autograder.sandbox.command import SANDBOX_HOME
 from autograder.sandbox.isolation import detect
 from autograder.sandbox.limits import Limits
@@ -298,6 +299,68 @@ def test_record_payloads_are_read_from_display_messages_only():
     grader reads are kept."""
     mime = "application/vnd.autograder.records+json"
     got = kernel_run.record_payload("display_data", {"data": {mime: {"part": "p", "evil": 1}}})
-    assert got == {"part": "p"}
+    assert got is not None and got[0] == {"part": "p"}
     assert kernel_run.record_payload("stream", {"text": "x"}) is None
     assert kernel_run.record_payload("display_data", {"data": {mime: [1]}}) is None
+
+
+def test_what_is_kept_of_a_payload_is_bounded_whatever_its_shape():
+    """Fields of the wrong shape (an errors list, too many errors, a long part id, a float
+    case count) are kept as None, error messages are cut, and the reported size is what is
+    kept, not what was sent."""
+    mime = "application/vnd.autograder.records+json"
+    sent = {"part": "p" * 300, "cases": 3.0, "npz": "AAAA",
+            "errors": [{} for _ in range(100_000)]}
+    kept, size = kernel_run.record_payload("display_data", {"data": {mime: sent}})
+    assert kept == {"part": None, "cases": None, "npz": "AAAA", "errors": None}
+    assert size < 1000
+    many = dict(sent, errors={str(i): "x" for i in range(2000)})
+    assert kernel_run.record_payload("display_data", {"data": {mime: many}})[0]["errors"] is None
+    long = dict(sent, errors={"0": "e" * 10_000})
+    assert kernel_run.record_payload("display_data", {"data": {mime: long}})[0]["errors"] == {
+        "0": "e" * 500}
+
+
+def test_a_kernel_killed_by_its_own_child_has_no_outside_cause(isolation):
+    """SIGKILL sent by the notebook's own process ends it as a death, with no evidence of an
+    outside cause (so no second attempt)."""
+    r = _probe(hostile.SELF_KILL, limits={"cell_timeout": 20, "notebook_timeout": 40})
+    assert r["status"] == "dead" and "killed by SIGKILL" in r["error"], r
+    assert r["outside"] == ""
+
+
+FILL_FOLDERS = """
+import os, time
+t, made = time.time(), {}
+for root in ('/tmp', '/home/student', '/dev/shm'):
+    made[root] = 0
+    try:
+        while time.time() - t < 25:
+            os.mkdir(f'{root}/d{made[root]}')
+            made[root] += 1
+    except OSError as e:
+        made[root] = (made[root], e.strerror)
+print(made)
+"""
+
+
+@pytest.mark.parametrize("mounts", [True, False])
+def test_a_scratch_full_of_folders_leaves_nothing_behind(isolation, tmp_path, mounts):
+    """A notebook that fills its scratch space with empty folders (where the grader is root,
+    up to the inode bound of the mounts; else for 25 s or until its memory limit kills it, the
+    folders' kernel memory counting) leaves no control group, mount or temporary folder
+    behind, and the removal reports nothing left."""
+    if mounts and (os.geteuid() != 0 or isolation.separate_user):
+        pytest.skip("the grader mounts the scratch space only as root")
+    r = _probe(FILL_FOLDERS, timeout=300, tmp=str(tmp_path), mounts=mounts,
+               limits={"cell_timeout": 60, "notebook_timeout": 120, "memory": 2**30})
+    if mounts:
+        assert r["status"] == "ok", r
+        made = eval(r["outputs"][-1]["text"])
+        assert set(r["scratch"]) == {"/tmp", SANDBOX_HOME, "/dev/shm"}
+        assert all(m[0] < mounts_mod.SCRATCH_INODES and "space" in m[1]
+                   for m in made.values()), made
+    else:
+        assert r["status"] == "ok" or "more than 1 GiB" in r["error"], r
+    assert r["cleanup"] == "" and r["cgroups"] == [] and r["mounted"] == [], r
+    assert not r["left"] and os.listdir(tmp_path) == []
