@@ -21,13 +21,28 @@ The steps, each owned by its own module:
 5. grades.csv, ``feedback/<student>.html`` and ``<stem>_histogram.png`` are written atomically
    beside ``--out`` (:mod:`autograder.results`); a class summary is printed.
 
+With ``--scheduler ADDRESS`` (``tcp://host:8786``, or a scheduler file written by ``dask scheduler
+--scheduler-file``) the notebooks are graded on the workers of that Dask cluster
+(:mod:`autograder.grading.dask_pool`, :mod:`autograder.grading.dask_worker`) instead of the
+local pool; this process stays the coordinator and alone reads the submissions and writes the
+gradebook, state folder and reports. It waits up to ``--wait-workers`` seconds for a first
+worker, prints a table of the workers (address, host, cores, isolation, course) and logs it,
+and grades nothing when a worker's course differs from its own or a worker has no sandbox
+(unless ``--allow-unsandboxed``). Its own isolation does not matter then: it runs no student
+code. Each notebook's time (:mod:`autograder.grading.timings`) is logged, and the class totals
+are printed after grading.
+
 Exit status: 0 when every submission was handled (graded or given a reason), 1 when grades.csv
-could not be written, 2 for bad arguments or a broken course folder, 3 when isolation is
-missing and ``--allow-unsandboxed`` was not given.
+could not be written, 2 for bad arguments or a broken course folder or gradebook, 3 when
+isolation is missing (here, or on a Dask worker) and ``--allow-unsandboxed`` was not given,
+4 when the Dask scheduler cannot be reached or no worker joined it in time, 5 when a Dask
+worker's course (notebooks, helper files, assignment or grader code) differs from this one's.
+Statuses 3, 4 and 5 come before anything is graded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -41,17 +56,21 @@ from ..build.release import build_course, write_downloads
 from ..grading import state
 from ..grading.course import CourseAssignment, course_assignment
 from ..grading.discover import discover
+from ..grading.execution import CGROUP_PREFIX
 from ..grading.jobs import Job, Result
 from ..grading.pool import run_pool
 from ..grading.scratch import scratch_root
-from ..results import feedback, report
+from ..grading.timings import Timings
+from ..results import feedback, report, timing
 from ..results.gradebook import GradebookSync, course_settings
 from ..sandbox import cgroup
 from ..sandbox.isolation import Isolation, detect
 from ..sandbox.limits import Limits
 from ..text import display_name
 
-CGROUP_PREFIX = "ag-"
+EXIT_NO_CLUSTER = 4        # the Dask scheduler cannot be reached, or no worker joined it
+EXIT_WORKER_MISMATCH = 5   # a Dask worker's course differs from the coordinator's
+EXIT_UNSANDBOXED = 3
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,8 @@ class GradeOptions:
     allow_unsandboxed: bool = False
     fresh: bool = False
     registry: str = DEFAULT_REGISTRY
+    scheduler: str | None = None      # a Dask scheduler's address or scheduler file
+    wait_workers: float = 120.0       # seconds to wait for the first Dask worker
 
 
 def _logger(path: str) -> logging.Logger:
@@ -137,16 +158,20 @@ def prepare(options: GradeOptions) -> Run | int:
     log = _logger(os.path.splitext(out)[0] + ".log")
 
     isolation = detect()
-    described = isolation.describe(options.limits)
+    if options.scheduler:
+        described = (f"grading on the Dask cluster at {options.scheduler}: student code runs on "
+                     "its workers (their isolation is listed below), none here")
+    else:
+        described = isolation.describe(options.limits)
     print(described, flush=True)
     log.info("grading %s\n%s", os.path.abspath(options.submissions), described)
-    if not isolation.sandboxed and not options.allow_unsandboxed:
+    if not isolation.sandboxed and not options.allow_unsandboxed and not options.scheduler:
         msg = ("grade: refusing to run untrusted student code without a sandbox. Install "
                "bubblewrap (apt-get install -y bubblewrap) and allow user namespaces, or pass "
                "--allow-unsandboxed to run it anyway with rlimits only.")
         print(msg, file=sys.stderr)
         log.info(msg)
-        return 3
+        return EXIT_UNSANDBOXED
 
     registry = load_registry(options.registry)
     course = _course(options, registry)
@@ -188,12 +213,50 @@ def select(run: Run) -> tuple[dict[tuple[str, str], Result], list[Job]]:
     return results, todo
 
 
-def grade_pending(run: Run, todo: list[Job], sync: GradebookSync,
-                  results: dict[tuple[str, str], Result]) -> None:
-    """Grade ``todo`` in the pool, storing each result in the gradebook as it arrives."""
-    if not todo:
-        return
-    by_ident = {job.ident: job for job in run.jobs}
+def _refuse(run: Run, status: int, msg: str) -> int:
+    print(f"grade: {msg}", file=sys.stderr)
+    run.log.info("grade: %s", msg)
+    return status
+
+
+def _open_cluster(run: Run, todo: list[Job]):
+    """The Dask pool of ``--scheduler``, its workers surveyed and shown; or the exit status
+    when it cannot be used (nothing is graded then)."""
+    # imported here, not at the top: a run without --scheduler neither imports nor starts Dask
+    from ..grading.dask_pool import ClusterError, DaskPool, worker_table
+    try:
+        pool = DaskPool.connect(run.options.scheduler)
+    except ClusterError as exc:
+        return _refuse(run, EXIT_NO_CLUSTER, str(exc))
+    try:
+        workers = pool.survey(todo, run.options.wait_workers)
+    except ClusterError as exc:
+        pool.close()
+        return _refuse(run, EXIT_NO_CLUSTER, str(exc))
+    table = worker_table(workers)
+    failures = pool.allowed_failures()
+    if failures is not None:
+        table += (f"\n  a submission whose grading kills {failures + 1} workers gets a row "
+                  "saying so (the scheduler's allowed-failures)")
+    print(table, flush=True)
+    run.log.info("%s", table)
+    status = 0
+    if any(w.problems for w in workers):
+        status = _refuse(run, EXIT_WORKER_MISMATCH, "Dask workers whose course differs from "
+                         "this one (listed above) would grade with other notebooks or code; "
+                         "release the same course on them and restart them")
+    elif not run.options.allow_unsandboxed and not all(w.sandboxed for w in workers):
+        status = _refuse(run, EXIT_UNSANDBOXED, "refusing to run untrusted student code on Dask "
+                         "workers without a sandbox (listed above); install bubblewrap there, "
+                         "or pass --allow-unsandboxed")
+    if status:
+        pool.close()
+        return status
+    return pool
+
+
+def _local_results(run: Run, todo: list[Job]):
+    """Results of ``todo`` graded in the local pool, as they finish."""
     cgroup.remove_stale_cgroups(run.isolation.cgroup, CGROUP_PREFIX)
     workers = min(run.options.workers, len(todo))
     tmp_root, leftovers = scratch_root()
@@ -201,18 +264,52 @@ def grade_pending(run: Run, todo: list[Job], sync: GradebookSync,
         run.log.info("WARNING: %s", left)
     todo = [job.with_(tmp_root=tmp_root, fault_retry=workers > 1) for job in todo]
     try:
-        for r in run_pool(todo, workers, run.isolation):
-            results[r.ident] = r
-            sync.store(r, by_ident[r.ident])
-            run.log.info("graded %s/%s: %g/%g %s", display_name(r.student),
-                         display_name(r.assignment), r.score, r.max_score, r.reason)
-            if r.cleanup:
-                run.log.info("WARNING: temporary files left behind: %s", r.cleanup)
+        yield from run_pool(todo, workers, run.isolation)
     finally:
         left = files.remove_tree(tmp_root)
         if left:
             print(f"WARNING: {left}", file=sys.stderr)
             run.log.info("WARNING: %s", left)
+
+
+def _dask_results(run: Run, todo: list[Job], pool):
+    """Results of ``todo`` graded on the Dask cluster, as they finish."""
+    try:
+        yield from pool.run(todo, run.options.allow_unsandboxed)
+    finally:
+        pool.close()
+
+
+def grade_pending(run: Run, todo: list[Job], sync: GradebookSync,
+                  results: dict[tuple[str, str], Result]) -> int:
+    """Grade ``todo`` in the local pool, or on the Dask cluster of ``--scheduler``, storing each
+    result in the gradebook as it arrives, and print where the time went; 0, or the exit
+    status when the cluster cannot be used (before anything is graded)."""
+    if not todo:
+        return 0
+    if run.options.scheduler:
+        pool = _open_cluster(run, todo)
+        if isinstance(pool, int):
+            return pool
+        graded = _dask_results(run, todo, pool)
+    else:
+        graded = _local_results(run, todo)
+    by_ident = {job.ident: job for job in run.jobs}
+    spent: list[Timings] = []
+    with contextlib.closing(graded):
+        for r in graded:
+            results[r.ident] = r
+            sync.store(r, by_ident[r.ident])
+            run.log.info("graded %s/%s: %g/%g %s [%s]", display_name(r.student),
+                         display_name(r.assignment), r.score, r.max_score, r.reason,
+                         timing.line(r.timings))
+            if r.cleanup:
+                run.log.info("WARNING: temporary files left behind: %s", r.cleanup)
+            spent.append(r.timings)
+    text = timing.summary(spent)
+    print(text, flush=True)
+    run.log.info("%s", text)
+    return 0
 
 
 def write_outputs(run: Run, final: list[Result], sync: GradebookSync) -> int:
@@ -259,9 +356,11 @@ def run(options: GradeOptions) -> int:
         sync.store(r, by_ident[r.ident])
     t0 = time.monotonic()
     try:
-        grade_pending(run_, todo, sync, results)
+        status = grade_pending(run_, todo, sync, results)
     finally:
         sync.close()
+    if status:
+        return status
     elapsed = time.monotonic() - t0
     status = write_outputs(run_, [results[job.ident] for job in run_.jobs], sync)
     if status == 0:

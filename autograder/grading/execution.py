@@ -7,7 +7,11 @@ position in the notebook that ran and its nbgrader id), e.g. "cell 5 ('sum-impl'
 120 s cell limit and was interrupted" or "cell 7 ('forward'): the kernel was killed for using
 more than 2 GiB of memory; the remaining cells were not run". A fault that the machine rather
 than the notebook may have caused (a time limit, or a kernel killed from outside) makes the
-outcome ``suspect``, so :mod:`autograder.grading.worker` grades the notebook once more."""
+outcome ``suspect``, so :mod:`autograder.grading.worker` grades the notebook once more.
+
+The outcome's :class:`~autograder.grading.timings.Timings` hold the kernel's start (sandbox,
+kernel) and its cells: ``imports`` are the code cells before the first answer (solution) cell,
+``hidden`` the hidden blocks with their judging, ``student`` all other cells."""
 
 from __future__ import annotations
 
@@ -15,12 +19,14 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from ..build.cells import grade_id, is_grade, split_hidden
+from ..build.cells import grade_id, is_grade, is_solution, split_hidden
 from ..sandbox.kernel import Fault, KernelDied, SandboxedKernel, StepResult
 from ..sandbox.limits import human_size
+from .timings import Span, Stopwatch, Timings
 from .verdicts import PartResult, judge
 
 SUSPECT_FAULTS = (Fault.TIMEOUT, Fault.KILLED)
+CGROUP_PREFIX = "ag-"  # kernel control groups are named <prefix><grading process id>-<n>
 
 
 @dataclass
@@ -31,6 +37,7 @@ class Outcome:
     reasons: list[str] = field(default_factory=list)  # notebook-level, in order, no repeats
     suspect: bool = False                             # worth a second attempt
     grader_failed: str = ""                           # the kernel could not be started
+    timings: Timings = field(default_factory=Timings)  # sandbox, kernel and cells filled in
 
     def note(self, text: str) -> None:
         if text and text not in self.reasons:
@@ -75,20 +82,29 @@ def run(nb, parts, cases, expected, limits, isolation, *, slot, run_dir, cases_d
         helpers) -> Outcome:
     """Execute ``nb`` (outputs and execution counts are written into it) and judge ``parts``."""
     outcome = Outcome()
-    name = f"ag-{os.getpid()}-{int(time.time() * 1000) % 10**9}"
+    times = outcome.timings
+    name = f"{CGROUP_PREFIX}{os.getpid()}-{int(time.time() * 1000) % 10**9}"
+    launch = Stopwatch()
     try:
         kernel = SandboxedKernel(isolation, limits, slot=slot, run_dir=run_dir,
                                  cases_dir=cases_dir, helper_files=helpers, cgroup_name=name)
         kernel.__enter__()
     except KernelDied as exc:
         outcome.grader_failed = str(exc)
+        times.kernel = launch.lap()
         return outcome
+    start = kernel.startup
+    times.sandbox = Span(start.sandbox_wall, start.sandbox_cpu)
+    times.kernel = Span(start.kernel_wall, start.kernel_cpu)
+    watch_time = Stopwatch(kernel.cpu_seconds)
+    setup = True                                     # before the first answer cell
     try:
         watch = _Watch(kernel, outcome)
         count = 0
         for index, cell in enumerate(nb.cells, 1):
             if cell.cell_type != "code":
                 continue
+            setup = setup and not is_solution(cell)
             gid = grade_id(cell)
             graded = is_grade(cell) and gid in parts
             visible, hidden = (split_hidden(cell.source) if graded
@@ -102,6 +118,10 @@ def run(nb, parts, cases, expected, limits, isolation, *, slot, run_dir, cases_d
                 cell.outputs += vis.outputs
                 cell.execution_count = count
                 watch.step(vis, where)
+            if setup:
+                times.imports = times.imports + watch_time.lap()
+            else:
+                times.student = times.student + watch_time.lap()
             if not graded:
                 continue
             if not kernel.fault and hidden.strip():
@@ -116,8 +136,10 @@ def run(nb, parts, cases, expected, limits, isolation, *, slot, run_dir, cases_d
             vis_err = vis.error if vis is not None and vis.status != "ok" else ""
             outcome.parts[gid] = judge(parts[gid], cases[gid], expected[gid],
                                        hid.payloads if hid is not None else [], why, vis_err)
+            times.hidden = times.hidden + watch_time.lap()
         for text in kernel.notes():
             outcome.note(text)
     finally:
         kernel.close()
-    return outcome
+    times.total = Span(0.0, kernel.cpu_seconds())   # the kernel's processes; the caller adds
+    return outcome                                   # its own wall and CPU time

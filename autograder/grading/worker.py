@@ -1,17 +1,22 @@
-"""Grade one submission (runs in a worker process of the pool started by ``grade``).
+"""Grade one submission (in a worker process of the local pool started by ``grade``, or in a
+Dask worker on another machine, see :mod:`autograder.grading.dask_worker`).
 
 Steps: read the student's notebook defensively (:func:`read_student_notebook`); rebuild the
 notebook to run from the source notebook (:mod:`autograder.grading.reconstruct`); draw each
 part's cases with a fresh generator and compute the references here, in the grader; run the
 notebook in a sandboxed kernel and judge every part (:mod:`autograder.grading.execution`);
 remove the temporary folder (:func:`autograder.files.remove_tree`, whatever the kernel left in
-it); write the autograded notebook and the result JSON atomically into the state folder.
+it). :func:`grade` does that and returns the result with the autograded notebook's text;
+:func:`keep` writes both atomically into the state folder (the coordinator's job: the local
+pool's worker calls it itself, :func:`grade_job`, the Dask pool on the coordinator, each time
+before the result is reported).
 
 A notebook whose run hit a time limit or whose kernel was killed from outside is graded a
 second time when other kernels ran beside it (``Job.fault_retry``): a busy machine, or a
 hostile neighbour, can cause those faults, and the better attempt counts. Whatever the
-submission does, a result is returned and, where the disk allows, written; :func:`grade_job`
-never raises.
+submission does, a result is returned and, where the disk allows, written; :func:`grade`,
+:func:`keep` and :func:`grade_job` never raise. Each result carries the
+:class:`~autograder.grading.timings.Timings` of its grading.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from . import execution, reconstruct, state
 from .jobs import Job, PartResult, Result
 from .notebook import notebook_text, read_student_notebook
 from .records import encode_cases
+from .timings import Stopwatch
 
 HARNESS_NAME = "_grading_harness.py"  # the name the hidden tests import the harness by
 
@@ -86,13 +92,16 @@ def _cleanup(base: str) -> str:
         return f"{base}: {type(exc).__name__}: {exc}"
 
 
-def _attempt(job: Job) -> Result:
+def _attempt(job: Job, slot: int) -> Result:
+    watch = Stopwatch()
     try:
-        return _grade(job)
+        result = _grade(job, slot)
     except Exception as exc:  # the grader's own failure still yields a row
         result = zero_result(job, f"internal grader error: {type(exc).__name__}: {exc}")
         result.retry = True
-        return result
+    # the total so far holds the CPU time of the kernel's processes; add this thread's
+    result.timings.total = result.timings.total + watch.lap()
+    return result
 
 
 def _better(first: Result, second: Result) -> Result:
@@ -105,14 +114,25 @@ def _better(first: Result, second: Result) -> Result:
     return best
 
 
-def grade_job(job: Job) -> Result:
+def grade(job: Job, slot: int | None = None) -> Result:
     """Grade one submission described by ``job`` (a second time when the first attempt hit a
-    fault a busy machine may cause and ``job.fault_retry`` is set) and write its result and
-    autograded notebook into the state folder. Never raises."""
-    result = _attempt(job)
+    fault a busy machine may cause and ``job.fault_retry`` is set), with kernel slot ``slot``
+    (default: this worker process's); the autograded notebook is in ``notebook_text``. Saves
+    nothing; never raises."""
+    slot = _SLOT if slot is None else slot
+    result = _attempt(job, slot)
     if result.suspect and job.fault_retry:
-        result = _better(result, _attempt(job))
+        first = result.timings
+        result = _better(result, _attempt(job, slot))
+        result.timings = first + result.timings
     result.suspect = False
+    return result
+
+
+def keep(job: Job, result: Result) -> Result:
+    """Write ``result`` and its autograded notebook into the state folder (``job.state_file``)
+    and return it without the notebook's text; should that fail (e.g. a full disk), the result
+    says so and is marked to be graded again. Never raises."""
     notebook, result.notebook_text = result.notebook_text, None
     try:
         state.save(job, result, notebook)
@@ -123,7 +143,12 @@ def grade_job(job: Job) -> Result:
     return result
 
 
-def _grade(job: Job) -> Result:
+def grade_job(job: Job) -> Result:
+    """:func:`grade` and :func:`keep` (the local pool's work). Never raises."""
+    return keep(job, grade(job))
+
+
+def _grade(job: Job, slot: int) -> Result:
     if job.problem:
         return zero_result(job, job.problem)
     assignment = load_registry(job.registry)[job.assignment]
@@ -159,6 +184,7 @@ def _grade(job: Job) -> Result:
         os.makedirs(run_dir)
         if not job.isolation.separate_user:
             _mount_tmpfs(run_dir, 8 * 2**20)
+        watch = Stopwatch()
         rng = np.random.default_rng()
         cases, expected = {}, {}
         for part in assignment.parts:
@@ -168,6 +194,7 @@ def _grade(job: Job) -> Result:
             with open(path, "wb") as f:
                 f.write(encode_cases(cases[part.id]))
             os.chmod(path, 0o644)
+        references = watch.lap()
         # copies, so that not even the host paths of the course or project show inside
         files_dir = os.path.join(base, "files")
         os.makedirs(files_dir)
@@ -177,8 +204,9 @@ def _grade(job: Job) -> Result:
             shutil.copyfile(src, helpers[name])
             os.chmod(helpers[name], 0o644)
         outcome = execution.run(rebuilt.notebook, parts, cases, expected, job.limits,
-                                job.isolation, slot=_SLOT, run_dir=run_dir,
+                                job.isolation, slot=slot, run_dir=run_dir,
                                 cases_dir=cases_dir, helpers=helpers)
+        outcome.timings.references = references
     finally:
         cleanup = _cleanup(base)
     ordered = [outcome.parts.get(p.id) or PartResult(p.id, p.title, float(p.points), 0.0,
@@ -187,10 +215,11 @@ def _grade(job: Job) -> Result:
     if outcome.grader_failed:
         result = zero_result(job, f"internal grader error: {outcome.grader_failed}", ordered)
         result.max_score, result.retry, result.cleanup = assignment.max_score, True, cleanup
+        result.timings = outcome.timings
         return result
     return Result(student=job.student, assignment=job.assignment, key=job.key,
                   timestamp=job.timestamp, max_score=assignment.max_score,
                   score=float(sum(r.score for r in ordered)),
                   reason=cap("; ".join(outcome.reasons + notes), 4 * MAX_TEXT),
                   parts=ordered, suspect=outcome.suspect, cleanup=cleanup,
-                  notebook_text=notebook_text(rebuilt.notebook))
+                  timings=outcome.timings, notebook_text=notebook_text(rebuilt.notebook))
