@@ -62,11 +62,12 @@ from ..grading.pool import run_pool
 from ..grading.scratch import scratch_root
 from ..grading.timings import Timings
 from ..results import feedback, report, timing
+from ..results.dblock import shown
 from ..results.gradebook import GradebookSync, course_settings
 from ..sandbox import cgroup
 from ..sandbox.isolation import Isolation, detect
 from ..sandbox.limits import Limits
-from ..text import display_name
+from ..text import cap, display_name
 
 EXIT_NO_CLUSTER = 4        # the Dask scheduler cannot be reached, or no worker joined it
 EXIT_WORKER_MISMATCH = 5   # a Dask worker's course differs from the coordinator's
@@ -349,8 +350,12 @@ def run(options: GradeOptions) -> int:
     run_ = prepared
     results, todo = select(run_)
     course_id, db_url = course_settings(run_.course_dir)
-    sync = GradebookSync(options.db or db_url, course_id, run_.course_dir, run_.course,
-                         run_.state_root, run_.log)
+    try:
+        sync = GradebookSync(options.db or db_url, course_id, run_.course_dir, run_.course,
+                             run_.state_root, run_.log)
+    except Exception as exc:  # a bad URL, a server that cannot be reached, a missing driver
+        return _refuse(run_, 2, f"cannot open the gradebook {shown(options.db or db_url)}: "
+                                f"{type(exc).__name__}: {cap(exc, 500)}")
     by_ident = {job.ident: job for job in run_.jobs}
     for r in results.values():
         sync.store(r, by_ident[r.ident])

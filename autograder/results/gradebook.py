@@ -2,7 +2,8 @@
 
 Uses :class:`nbgrader.api.Gradebook` (SQLite by default, any SQLAlchemy URL such as
 PostgreSQL with ``--db``). Each submission is written in its own transaction, and writing the
-same result twice leaves the same rows, so a rerun after a crash simply writes again. The
+same result twice leaves the same rows, so a rerun after a crash simply writes again. Several
+runs may write one PostgreSQL gradebook at the same time (:mod:`autograder.results.dblock`). The
 submitted and autograded notebooks are copied (atomically) to ``submitted/<student>/<a>/`` and
 ``autograded/<student>/<a>/`` so that formgrader and ``nbgrader export`` work on the course.
 """
@@ -14,7 +15,8 @@ import logging
 import os
 
 import nbformat
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import Gradebook, InvalidEntry, MissingEntry
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .. import files
 from ..build import cells
@@ -22,6 +24,7 @@ from ..grading.course import CourseAssignment
 from ..grading.jobs import Job, Result
 from ..grading.notebook import MAX_NOTEBOOK_BYTES
 from ..text import cap, display_name, is_safe_name
+from .dblock import WRITE_ATTEMPTS, GradebookLock, engine_url
 
 
 def course_settings(course: str) -> tuple[str, str]:
@@ -84,21 +87,27 @@ class GradebookSync:
 
     def __init__(self, db_url: str, course_id: str, course_dir: str,
                  course: dict[str, CourseAssignment], state_root: str, log: logging.Logger):
-        self.gb = Gradebook(db_url, course_id=course_id)
-        self.course_dir, self.course, self.state_root, self.log = (
-            course_dir, course, state_root, log)
-        self.students: dict[str, dict] = {}
-        self.duedates: dict[str, str | None] = {}
-        for name, ca in course.items():
-            ensure_assignment(self.gb, name, ca.source)
-            a = self.gb.find_assignment(name)
-            self.duedates[name] = str(a.duedate) if a.duedate else None
+        self.lock = GradebookLock(db_url)
+        try:
+            with self.lock.held():
+                self.gb = Gradebook(engine_url(db_url), course_id=course_id)
+                self.course_dir, self.course, self.state_root, self.log = (
+                    course_dir, course, state_root, log)
+                self.students: dict[str, dict] = {}
+                self.duedates: dict[str, str | None] = {}
+                for name, ca in course.items():
+                    ensure_assignment(self.gb, name, ca.source)
+                    a = self.gb.find_assignment(name)
+                    self.duedates[name] = str(a.duedate) if a.duedate else None
+        except BaseException:
+            self.lock.close()
+            raise
 
     def store(self, result: Result, job: Job) -> None:
         """:meth:`write`, and should that fail, a note in the result's reason and a mark to
         grade it again on a rerun (the run goes on)."""
         try:
-            self.write(result, job)
+            self._write_serialized(result, job)
         except Exception as exc:
             with contextlib.suppress(Exception):
                 self.gb.db.rollback()
@@ -108,6 +117,20 @@ class GradebookSync:
                           display_name(result.assignment), why)
             result.add_reason(why)
             result.retry = True
+
+    def _write_serialized(self, result: Result, job: Job) -> None:
+        """:meth:`write` under the writers' lock, again after a unique violation or a lost
+        connection (up to :data:`WRITE_ATTEMPTS` times)."""
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self.lock.held():
+                    self.write(result, job)
+                return
+            except (IntegrityError, InvalidEntry, OperationalError):
+                with contextlib.suppress(Exception):
+                    self.gb.db.rollback()
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
 
     def write(self, result: Result, job: Job) -> None:
         a, s = result.assignment, result.student
@@ -137,3 +160,4 @@ class GradebookSync:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.gb.close()
+        self.lock.close()
