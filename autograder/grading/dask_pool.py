@@ -14,13 +14,16 @@ never lost once it arrived, and a rerun after ``kill -9`` of the coordinator reu
   :class:`ClusterError`; :meth:`DaskPool.survey` waits for the first worker and asks every
   worker for its address, threads, isolation and whether its course matches
   (:func:`autograder.grading.dask_worker.describe`); :func:`worker_table` prints them.
-* :meth:`DaskPool.run` keeps a bounded number of tasks in flight (twice the workers' threads,
-  so the coordinator never holds a whole MOOC's notebooks in memory), and yields a result for
-  every job. A worker that dies (even ``kill -9``) has its tasks run again elsewhere by the
-  scheduler; a task that was running on ``allowed-failures + 1`` workers that died (the
-  scheduler's ``distributed.scheduler.allowed-failures``, 3 by default) fails with Dask's
-  ``KilledWorker`` and gets a zero result saying so, marked to be graded again on a rerun;
-  the rest of the class goes on.
+* :meth:`DaskPool.run` keeps one task in flight per worker thread (the scheduler sends each to
+  an idle worker; a new task goes out as soon as a result comes back, and workers that join
+  later get tasks too), so neither the coordinator nor the scheduler holds a whole MOOC's
+  notebooks, and a worker that dies held only the notebooks it was grading (Dask counts a
+  death against every task assigned to that worker). It yields a result for every job. A
+  worker that dies (even ``kill -9``) has its tasks run again elsewhere by the scheduler; a
+  task that was running on ``allowed-failures + 1`` workers that died (the scheduler's
+  ``distributed.scheduler.allowed-failures``, 3 by default) fails with Dask's ``KilledWorker``
+  and gets a zero result saying so, marked to be graded again on a rerun; the rest of the
+  class goes on.
 * Jobs that need no grading machine (a ``problem`` found by discovery, a notebook file the
   coordinator cannot read) get their result here, without a task.
 * Ctrl-C or SIGTERM cancels every task in flight; a cancelled task's result is never kept.
@@ -50,7 +53,7 @@ from .notebook import MAX_NOTEBOOK_BYTES, unreadable
 from .worker import grade, keep, zero_result
 
 CONNECT_TIMEOUT = 15.0   # seconds to reach the scheduler
-IN_FLIGHT_PER_THREAD = 2
+IN_FLIGHT_PER_THREAD = 1  # notebooks per worker thread (see the module docstring)
 
 
 class ClusterError(Exception):
@@ -217,31 +220,34 @@ class DaskPool:
         futures: dict = {}
         done = as_completed()
         ready: list[tuple[Job, Result]] = []
+
+        def refill() -> None:
+            window = self._window()
+            while len(futures) < window and not ready:
+                job = next(pending, None)
+                if job is None:
+                    return
+                got = self._submit(job, allow_unsandboxed)
+                if isinstance(got, Result):
+                    ready.append((job, got))
+                else:
+                    futures[got] = job
+                    done.add(got)
+
         previous = _raise_on_sigterm()
         try:
             with tqdm(total=len(todo), desc="grading", unit="nb", file=sys.stderr,
                       dynamic_ncols=True) as bar:
-                while True:
-                    window = self._window()
-                    while len(futures) < window and not ready:
-                        job = next(pending, None)
-                        if job is None:
-                            break
-                        got = self._submit(job, allow_unsandboxed)
-                        if isinstance(got, Result):
-                            ready.append((job, got))
-                        else:
-                            futures[got] = job
-                            done.add(got)
+                refill()
+                while ready or futures:
                     if ready:
                         job, result = ready.pop()
-                    elif futures:
+                    else:
                         future = next(done)
                         job = futures.pop(future)
                         result = self._collect(future, job)
                         future.release()
-                    else:
-                        return
+                    refill()                # the freed worker thread gets its next notebook
                     bar.update(1)
                     yield keep(job, result)
         finally:
