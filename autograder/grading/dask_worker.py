@@ -207,10 +207,14 @@ def _refused(job: Job, why: str) -> dict[str, Any]:
 
 
 def grade_task(task: dict[str, Any]) -> dict[str, Any]:
-    """Grade one task (see the module docstring) on this worker: ``{"result": Result as a dict,
+    """Grade one task (see the module docstring) on this Dask worker (:func:`grade_with`)."""
+    return grade_with(_plugin(), task)
+
+
+def grade_with(plugin: GraderPlugin, task: dict[str, Any]) -> dict[str, Any]:
+    """Grade one task as the worker ``plugin`` describes: ``{"result": Result as a dict,
     "notebook": autograded notebook text or None}``. A worker that is not sandboxed (unless
     the task allows it) or whose course differs from the coordinator's grades nothing."""
-    plugin = _plugin()
     job = Job.from_dict(task["job"])
     if not plugin.isolation.sandboxed and not task.get("allow_unsandboxed"):
         return _refused(job, f"{_who(plugin)} has no sandbox ({plugin.isolation.brief()}); "

@@ -304,3 +304,13 @@ def test_record_payloads_are_read_from_display_messages_only():
     assert got == {"part": "p"}
     assert kernel_run.record_payload("stream", {"text": "x"}) is None
     assert kernel_run.record_payload("display_data", {"data": {mime: [1]}}) is None
+
+
+def test_start_is_split_at_the_kernels_first_line_and_its_cpu_is_read(kernel):
+    """The kernel's Python wrote its start mark, so start-up splits into a sandbox part and a
+    kernel part, and the CPU seconds of its processes grow while a cell computes."""
+    start = kernel.startup
+    assert start.sandbox_wall > 0 and start.kernel_wall > 0 and start.kernel_cpu > 0
+    before = kernel.cpu_seconds()
+    run(kernel, "x = 0\nfor i in range(3_000_000):\n    x += i")
+    assert kernel.cpu_seconds() > before
