@@ -110,7 +110,7 @@ def _plugin(dask_worker=None) -> GraderPlugin:
 
 
 @contextlib.contextmanager
-def _slot() -> Iterator[int]:
+def kernel_slot() -> Iterator[int]:
     """A kernel slot (its separate uid) no other kernel on this machine holds now: a lock
     file per slot, held while the notebook runs."""
     folder = os.path.join(tempfile.gettempdir(), f"autograder-slots-{os.geteuid()}")
@@ -223,7 +223,7 @@ def grade_with(plugin: GraderPlugin, task: dict[str, Any]) -> dict[str, Any]:
     if problems:
         return _refused(job, f"{_who(plugin)} does not run the coordinator's course: "
                              + "; ".join(problems))
-    with _slot() as slot, tempfile.TemporaryDirectory(dir=plugin.scratch) as folder:
+    with kernel_slot() as slot, tempfile.TemporaryDirectory(dir=plugin.scratch) as folder:
         path = os.path.join(folder, ca.notebook_name)
         files.atomic_write(path, task["notebook"])
         local = job.with_(notebook=path, source=ca.source, release=ca.release,

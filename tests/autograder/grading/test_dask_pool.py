@@ -109,48 +109,42 @@ def _watch_and_kill(cluster, student, stop, killed, times):
             time.sleep(0.1)
 
 
-def _grade_while_killing(cluster, subs, out, course, student, times):
+def _grade_while_killing(setup, cluster, tmp_path, times):
+    """Grade the class on the cluster while killing the worker grading mallory ``times`` times;
+    (grades.csv rows, the grade command's stderr). The cluster has two workers again after."""
+    _, _, subs, _ = setup
     stop, killed = threading.Event(), []
     watcher = threading.Thread(target=_watch_and_kill,
-                               args=(cluster, student, stop, killed, times))
+                               args=(cluster, "mallory", stop, killed, times))
     watcher.start()
     try:
-        proc = grade(subs, out, course, "--scheduler", cluster.address, timeout=900)
+        proc = grade(subs, tmp_path / "grades.csv", _fresh_course(setup, tmp_path),
+                     "--scheduler", cluster.address, timeout=900)
     finally:
         stop.set()
         watcher.join(timeout=60)
-    return proc, killed
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(killed) == times
+    cluster.wait_for_workers(2)
+    return read_csv(tmp_path / "grades.csv"), proc.stderr
 
 
 def test_a_worker_killed_mid_run_loses_nothing(setup, cluster, tmp_path):
     """A worker killed with SIGKILL while it grades: its notebook is graded elsewhere and
     grades.csv is the same as the local pool's."""
-    _, _, subs, reference = setup
-    course = _fresh_course(setup, tmp_path)
-    proc, killed = _grade_while_killing(cluster, subs, tmp_path / "grades.csv", course,
-                                        "mallory", times=1)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len(killed) == 1
-    assert read_csv(tmp_path / "grades.csv") == reference
-    cluster.wait_for_workers(2)
+    rows, _ = _grade_while_killing(setup, cluster, tmp_path, times=1)
+    assert rows == setup[3]
 
 
 def test_a_job_that_kills_every_worker_gets_a_row_and_the_class_is_graded(setup, cluster,
                                                                           tmp_path):
     """A notebook whose every worker dies (allowed-failures 1: two deaths) gets a zero row
     saying so, marked to be graded again; every other row is the local pool's."""
-    _, _, subs, reference = setup
-    course = _fresh_course(setup, tmp_path)
-    proc, killed = _grade_while_killing(cluster, subs, tmp_path / "grades.csv", course,
-                                        "mallory", times=2)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len(killed) == 2
-    rows = read_csv(tmp_path / "grades.csv")
+    rows, stderr = _grade_while_killing(setup, cluster, tmp_path, times=2)
     bad = rows.pop(("mallory", "toy"))
     assert float(bad["score"]) == 0.0 and "died 2 times" in bad["reason"]
-    assert rows == {k: v for k, v in reference.items() if k != ("mallory", "toy")}
-    assert "graded again" in proc.stderr
-    cluster.wait_for_workers(2)
+    assert rows == {k: v for k, v in setup[3].items() if k != ("mallory", "toy")}
+    assert "graded again" in stderr
 
 
 def test_the_coordinator_killed_resumes_from_the_state_folder(setup, cluster, tmp_path):
