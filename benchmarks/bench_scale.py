@@ -1,0 +1,197 @@
+"""Grading on Dask against the local pool, on this machine (issue 15, "Benchmark"), and where a
+notebook's time goes.
+
+Usage: ``python benchmarks/bench_scale.py [--copies K] [--work DIR]`` (``make bench-scale``)
+
+1. ``python -m autograder release`` builds a course;
+   :func:`autograder.testing.samples.write_samples` writes the sample class (perfect, empty, one
+   student per common mistake), ``--copies`` times under other student names.
+2. The same ``python -m autograder grade SUBMISSIONS --fresh`` is timed, one after the other on
+   copies of the course:
+
+   * **local 1** and **local 2**: the local pool with ``--workers 1`` and ``--workers 2``;
+   * **dask 1** and **dask 2**: ``--scheduler`` of a Dask scheduler started here with Dask's own
+     command line (``dask scheduler --host 127.0.0.1``) and one or two workers (``dask worker
+     ... --nworkers 1 --nthreads 1 --preload autograder.grading.dask_worker``), started before
+     the timing as they would be on a cluster.
+
+   Every run must give the same grades.csv as local 1 (checked).
+3. It prints notebooks per minute for each, the ratios dask / local for the same number of
+   kernels at a time, and the Dask overhead per notebook (seconds and percent; the goal is under
+   5 %), then where the time went in each run (the :class:`~autograder.grading.timings.Timings`
+   of every result, read back from the state folder): sandbox start, kernel start, imports,
+   the student's cells, the hidden checks, the references computed in the grader, summed over
+   the class; and a worked estimate for 10,000 students x 5 assignments on N grading hosts from
+   the measured per-notebook cost.
+
+Wall-clock times of whole commands, once each (``--repeat`` takes the best of several): a
+loaded machine makes them noisy, so the script prints the load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_grading import REPO, _env, run_ours  # noqa: E402
+
+STUDENTS, ASSIGNMENTS_PER_STUDENT = 10_000, 5
+HOSTS = (1, 10, 50)
+DASK = str(Path(sys.executable).parent / "dask")
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+class Cluster:
+    """A scheduler and ``n`` workers on 127.0.0.1, each in a session of its own."""
+
+    def __init__(self, folder: Path, course: Path, n: int):
+        self.folder, self.procs = folder, []
+        folder.mkdir(parents=True, exist_ok=True)
+        sched = folder / "scheduler.json"
+        self._start([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                     "--scheduler-file", str(sched)], "scheduler")
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                self.address = json.loads(sched.read_text())["address"]
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Dask scheduler did not start")
+            time.sleep(0.2)
+        for i in range(n):
+            self._start([DASK, "worker", self.address, "--host", "127.0.0.1", "--nworkers", "1",
+                         "--nthreads", "1", "--no-dashboard", "--preload",
+                         "autograder.grading.dask_worker", "--course", str(course)], f"w{i}")
+        from distributed import Client
+        with Client(self.address, timeout=60) as client:
+            client.wait_for_workers(n, timeout=300)
+
+    def _start(self, argv: list[str], name: str) -> None:
+        env = {**_env(), "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}
+        with open(self.folder / f"{name}.log", "w") as log:
+            self.procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                               env=env, cwd=self.folder,
+                                               start_new_session=True))
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            with contextlib.suppress(OSError):
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in reversed(self.procs):
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(OSError):
+                    os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=10)
+
+
+def write_corpus(course: Path, subs: Path, copies: int) -> int:
+    """The sample class ``copies`` times (students ``<name>-<k>`` after the first); the number
+    of notebooks."""
+    from autograder.testing.samples import write_samples
+    first = subs / "c0"
+    write_samples(course, first)
+    n = 0
+    for k in range(copies):
+        for student in sorted(os.listdir(first)):
+            name = student if k == 0 else f"{student}-{k}"
+            shutil.copytree(first / student, subs / name)
+            n += sum(1 for _ in (subs / name).iterdir())
+    shutil.rmtree(first)
+    return n
+
+
+def timings_of(course: Path) -> list:
+    """The Timings of every result kept in the state folder of ``course``."""
+    from autograder.grading.jobs import Result
+    from autograder.grading.state import STATE_DIR
+    return [Result.from_json(path.read_text()).timings
+            for path in sorted((course / STATE_DIR).glob("*/*.json"))]
+
+
+def rows_of(path: Path) -> list[dict]:
+    with open(path) as f:
+        return sorted(csv.DictReader(f), key=lambda r: (r["assignment"], r["student_id"]))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--copies", type=int, default=1, help="copies of the sample class")
+    p.add_argument("--repeat", type=int, default=1, help="runs of each, the best counts")
+    p.add_argument("--work", type=Path, default=REPO / "_build" / "bench_scale")
+    args = p.parse_args(argv)
+    from autograder.results import timing
+
+    shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)
+    base = args.work / "course"
+    subprocess.run([sys.executable, "-m", "autograder", "release", "--out", str(base)],
+                   cwd=REPO, env=_env(), check=True, stdout=subprocess.DEVNULL)
+    subs = args.work / "submissions"
+    n = write_corpus(base, subs, args.copies)
+    print(f"corpus: {n} notebooks; cores: {os.cpu_count()}; load average before: {_load()}",
+          flush=True)
+
+    seconds, spent = {}, {}
+    for workers in (1, 2):
+        for kind in ("local", "dask"):
+            name = f"{kind} {workers}"
+            course = args.work / name.replace(" ", "-")
+            shutil.copytree(base, course)
+            out = args.work / f"{name.replace(' ', '-')}.csv"
+            cluster = Cluster(args.work / f"cluster-{workers}", course, workers) \
+                if kind == "dask" else None
+            try:
+                extra = ("--scheduler", cluster.address) if cluster else ()
+                seconds[name] = min(run_ours(course, subs, out, workers, *extra)
+                                    for _ in range(args.repeat))
+            finally:
+                if cluster:
+                    cluster.stop()
+            spent[name] = timings_of(course)
+            same = rows_of(out) == rows_of(args.work / "local-1.csv")
+            print(f"{name:8s}: {seconds[name]:7.1f} s  {60 * n / seconds[name]:6.1f} "
+                  f"notebooks/min  same grades.csv as local 1: {same}", flush=True)
+            if not same:
+                print(f"!! {name} graded differently from local 1", file=sys.stderr)
+                return 1
+    print()
+    for workers in (1, 2):
+        local, dask = seconds[f"local {workers}"], seconds[f"dask {workers}"]
+        per = (dask - local) / n * workers
+        print(f"{workers} worker{'s' if workers > 1 else ''}: dask / local notebooks per minute "
+              f"= {local / dask:.3f}x; Dask overhead {dask / local - 1:+.1%} of the run, "
+              f"{per:+.2f} s per notebook per worker")
+    print(f"load average after: {_load()}")
+    for name in seconds:
+        print(f"\n{name}: {timing.summary(spent[name])}")
+    wall_per = seconds["dask 2"] * 2 / n             # seconds of one worker per notebook
+    cpu_per = sum(t.total.cpu for t in spent["dask 2"]) / len(spent["dask 2"])
+    notebooks = STUDENTS * ASSIGNMENTS_PER_STUDENT
+    print(f"\nestimate for {STUDENTS:,} students x {ASSIGNMENTS_PER_STUDENT} assignments = "
+          f"{notebooks:,} notebooks, from dask 2: {wall_per:.2f} s of one worker (one core) "
+          f"and {cpu_per:.2f} CPU-s per notebook ({notebooks * cpu_per / 3600:,.0f} CPU-hours)")
+    for hosts in HOSTS:
+        for cores in (16, 64):
+            hours = notebooks * wall_per / (hosts * cores) / 3600
+            print(f"  {hosts:3d} hosts x {cores:2d} cores (one worker per core): "
+                  f"{hours:7.1f} h")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
