@@ -24,8 +24,10 @@ Usage: ``python benchmarks/bench_scale.py [--copies K] [--work DIR]`` (``make be
    the class; and a worked estimate for 10,000 students x 5 assignments on N grading hosts from
    the measured per-notebook cost.
 
-Wall-clock times of whole commands, once each (``--repeat`` takes the best of several): a
-loaded machine makes them noisy, so the script prints the load average before and after.
+Wall-clock times of whole commands, in rounds (each configuration once per round; ``--repeat``
+rounds, the best counts), and the CPU seconds of every process involved (the grade command
+with its pool and kernels; for Dask also the scheduler, the workers and their kernels), which
+a busy machine disturbs much less than wall time. The load average is printed with each run.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import contextlib
 import csv
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -45,9 +48,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_grading import REPO, _env, run_ours  # noqa: E402
 
+from autograder.sandbox import procstat  # noqa: E402
+
 STUDENTS, ASSIGNMENTS_PER_STUDENT = 10_000, 5
 HOSTS = (1, 10, 50)
 DASK = str(Path(sys.executable).parent / "dask")
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this script's children that have ended (the grade commands, with the
+    pool workers and kernels they waited for)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def _load() -> str:
@@ -85,6 +97,11 @@ class Cluster:
             self.procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                                env=env, cwd=self.folder,
                                                start_new_session=True))
+
+    def cpu(self) -> float:
+        """CPU seconds of the scheduler, the workers and what they started (once ended)."""
+        return sum(procstat.cpu_seconds(pid) or 0.0
+                   for p in self.procs for pid, _ in procstat.tree(p.pid))
 
     def stop(self) -> None:
         for p in reversed(self.procs):
@@ -146,36 +163,47 @@ def main(argv=None) -> int:
     print(f"corpus: {n} notebooks; cores: {os.cpu_count()}; load average before: {_load()}",
           flush=True)
 
-    seconds, spent = {}, {}
-    for workers in (1, 2):
-        for kind in ("local", "dask"):
-            name = f"{kind} {workers}"
-            course = args.work / name.replace(" ", "-")
-            shutil.copytree(base, course)
-            out = args.work / f"{name.replace(' ', '-')}.csv"
-            cluster = Cluster(args.work / f"cluster-{workers}", course, workers) \
-                if kind == "dask" else None
-            try:
+    configs = ["local 1", "dask 1", "local 2", "dask 2"]
+    clusters, courses = {}, {}
+    for name in configs:
+        courses[name] = args.work / name.replace(" ", "-")
+        shutil.copytree(base, courses[name])
+    seconds: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    try:
+        for workers in (1, 2):   # started before any timing, as a cluster would be
+            clusters[f"dask {workers}"] = Cluster(args.work / f"cluster-{workers}",
+                                                  courses[f"dask {workers}"], workers)
+        for _ in range(args.repeat):   # rounds, each configuration once per round
+            for name in configs:
+                cluster = clusters.get(name)
                 extra = ("--scheduler", cluster.address) if cluster else ()
-                seconds[name] = min(run_ours(course, subs, out, workers, *extra)
-                                    for _ in range(args.repeat))
-            finally:
-                if cluster:
-                    cluster.stop()
-            spent[name] = timings_of(course)
-            same = rows_of(out) == rows_of(args.work / "local-1.csv")
-            print(f"{name:8s}: {seconds[name]:7.1f} s  {60 * n / seconds[name]:6.1f} "
-                  f"notebooks/min  same grades.csv as local 1: {same}", flush=True)
-            if not same:
-                print(f"!! {name} graded differently from local 1", file=sys.stderr)
-                return 1
+                out = args.work / f"{name.replace(' ', '-')}.csv"
+                before = _children_cpu() + (cluster.cpu() if cluster else 0.0)
+                t = run_ours(courses[name], subs, out, int(name[-1]), *extra)
+                used = _children_cpu() + (cluster.cpu() if cluster else 0.0) - before
+                if t < seconds.get(name, float("inf")):
+                    seconds[name], cpu[name] = t, used
+                same = rows_of(out) == rows_of(args.work / "local-1.csv")
+                print(f"{name:8s}: {t:7.1f} s  {60 * n / t:6.1f} notebooks/min, "
+                      f"{used / n:5.2f} CPU-s per notebook (all processes); same grades.csv "
+                      f"as local 1: {same}; load average {_load()}", flush=True)
+                if not same:
+                    print(f"!! {name} graded differently from local 1", file=sys.stderr)
+                    return 1
+    finally:
+        for cluster in clusters.values():
+            cluster.stop()
+    spent = {name: timings_of(courses[name]) for name in configs}
     print()
     for workers in (1, 2):
         local, dask = seconds[f"local {workers}"], seconds[f"dask {workers}"]
         per = (dask - local) / n * workers
+        extra_cpu = (cpu[f"dask {workers}"] - cpu[f"local {workers}"]) / n
         print(f"{workers} worker{'s' if workers > 1 else ''}: dask / local notebooks per minute "
-              f"= {local / dask:.3f}x; Dask overhead {dask / local - 1:+.1%} of the run, "
-              f"{per:+.2f} s per notebook per worker")
+              f"= {local / dask:.3f}x; Dask overhead {dask / local - 1:+.1%} of the wall time "
+              f"({per:+.2f} s per notebook per worker), {extra_cpu:+.3f} CPU-s per notebook "
+              f"({cpu[f'dask {workers}'] / cpu[f'local {workers}'] - 1:+.1%} of the CPU time)")
     print(f"load average after: {_load()}")
     for name in seconds:
         print(f"\n{name}: {timing.summary(spent[name])}")
