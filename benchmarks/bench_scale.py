@@ -25,9 +25,12 @@ Usage: ``python benchmarks/bench_scale.py [--copies K] [--work DIR]`` (``make be
    the measured per-notebook cost.
 
 Wall-clock times of whole commands, in rounds (each configuration once per round; ``--repeat``
-rounds, the best counts), and the CPU seconds of every process involved (the grade command
-with its pool and kernels; for Dask also the scheduler, the workers and their kernels), which
-a busy machine disturbs much less than wall time. The load average is printed with each run.
+rounds, the best counts), and the CPU seconds of the processes around the kernels (the grade
+command with its pool; for Dask also the scheduler and the workers), which a busy machine
+disturbs much less than wall time: their difference is Dask's own cost. (A kernel ends inside
+bubblewrap's PID namespace, whose processes the system reaps, so its CPU time is not in these
+sums; the tables of where the time went count it.) The load average is printed with each
+run.
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ class Cluster:
                                                start_new_session=True))
 
     def cpu(self) -> float:
-        """CPU seconds of the scheduler, the workers and what they started (once ended)."""
+        """CPU seconds of the scheduler and the workers (and of what they started and reaped)."""
         return sum(procstat.cpu_seconds(pid) or 0.0
                    for p in self.procs for pid, _ in procstat.tree(p.pid))
 
@@ -186,7 +189,7 @@ def main(argv=None) -> int:
                     seconds[name], cpu[name] = t, used
                 same = rows_of(out) == rows_of(args.work / "local-1.csv")
                 print(f"{name:8s}: {t:7.1f} s  {60 * n / t:6.1f} notebooks/min, "
-                      f"{used / n:5.2f} CPU-s per notebook (all processes); same grades.csv "
+                      f"{used / n:5.2f} CPU-s per notebook outside the kernels; same grades.csv "
                       f"as local 1: {same}; load average {_load()}", flush=True)
                 if not same:
                     print(f"!! {name} graded differently from local 1", file=sys.stderr)

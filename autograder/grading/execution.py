@@ -15,6 +15,7 @@ kernel) and its cells: ``imports`` are the code cells before the first answer (s
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from .verdicts import PartResult, judge
 
 SUSPECT_FAULTS = (Fault.TIMEOUT, Fault.KILLED)
 CGROUP_PREFIX = "ag-"  # kernel control groups are named <prefix><grading process id>-<n>
+_KERNELS = itertools.count()
 
 
 @dataclass
@@ -83,7 +85,8 @@ def run(nb, parts, cases, expected, limits, isolation, *, slot, run_dir, cases_d
     """Execute ``nb`` (outputs and execution counts are written into it) and judge ``parts``."""
     outcome = Outcome()
     times = outcome.timings
-    name = f"{CGROUP_PREFIX}{os.getpid()}-{int(time.time() * 1000) % 10**9}"
+    # unique among the threads of a process too (a Dask worker may grade several at once)
+    name = f"{CGROUP_PREFIX}{os.getpid()}-{next(_KERNELS)}-{int(time.time() * 1000) % 10**9}"
     launch = Stopwatch()
     try:
         kernel = SandboxedKernel(isolation, limits, slot=slot, run_dir=run_dir,

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from autograder.grading.jobs import Result
 from tests.support import toy
 from tests.support.dask_cluster import dask_cluster, require_dask
 from tests.support.run import REPO, env, grade, grade_cmd, read_csv
@@ -147,29 +148,46 @@ def test_a_job_that_kills_every_worker_gets_a_row_and_the_class_is_graded(setup,
     assert "graded again" in stderr
 
 
-def test_the_coordinator_killed_resumes_from_the_state_folder(setup, cluster, tmp_path):
-    """The coordinator killed with SIGKILL after its first result: a rerun reuses what was
-    kept and ends with the local pool's grades.csv."""
-    _, _, subs, reference = setup
+def _stop_coordinator_and_rerun(setup, cluster, tmp_path, sig):
+    """Start grading on the cluster, send ``sig`` to the coordinator once two results are
+    kept, then grade again; (the kept results after the signal, the rerun, grades.csv)."""
+    _, _, subs, _ = setup
     course = _fresh_course(setup, tmp_path)
     out = tmp_path / "grades.csv"
-    cmd = grade_cmd(subs, out, course, "--scheduler", cluster.address)
-    first = subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=subprocess.DEVNULL,
+    first = subprocess.Popen(grade_cmd(subs, out, course, "--scheduler", cluster.address),
+                             cwd=REPO, env=env(), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     state = course / ".autograder_state" / "toy"
     deadline = time.monotonic() + 600
     while first.poll() is None and time.monotonic() < deadline:
         if state.is_dir() and sum(p.suffix == ".json" for p in state.iterdir()) >= 2:
-            first.send_signal(signal.SIGKILL)
+            first.send_signal(sig)
             break
         time.sleep(0.05)
     first.wait(timeout=60)
-    assert first.returncode == -signal.SIGKILL
-    assert not out.exists()
+    assert first.returncode != 0 and not out.exists()
+    kept = [Result.from_json(p.read_text()) for p in state.glob("*.json")]
     second = grade(subs, out, course, "--scheduler", cluster.address)
     assert second.returncode == 0, second.stderr[-3000:]
+    return kept, second, read_csv(out)
+
+
+def test_the_coordinator_killed_resumes_from_the_state_folder(setup, cluster, tmp_path):
+    """The coordinator killed with SIGKILL after its first results: a rerun reuses what was
+    kept and ends with the local pool's grades.csv."""
+    _, second, rows = _stop_coordinator_and_rerun(setup, cluster, tmp_path, signal.SIGKILL)
     assert "already graded by an earlier run: reused" in second.stdout
-    assert read_csv(out) == reference
+    assert rows == setup[3]
+
+
+def test_sigterm_cancels_the_tasks_and_keeps_no_cancelled_result(setup, cluster, tmp_path):
+    """SIGTERM to the coordinator stops the run, cancelling the tasks in flight; every result
+    it kept is a finished grade (none a cancelled job's zero), and a rerun completes the local
+    pool's grades.csv."""
+    kept, second, rows = _stop_coordinator_and_rerun(setup, cluster, tmp_path, signal.SIGTERM)
+    assert kept and not any(r.retry for r in kept)
+    assert all(rows[r.ident]["score"] == setup[3][r.ident]["score"] for r in kept)
+    assert rows == setup[3]
 
 
 def test_an_unreachable_scheduler_is_a_clear_error_before_grading(setup, tmp_path):
