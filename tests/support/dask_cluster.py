@@ -71,9 +71,11 @@ class Cluster:
             time.sleep(0.2)
         raise RuntimeError(f"the scheduler did not start: {self.log('scheduler')}")
 
-    def add_worker(self, course: str | None, name: str, extra_env: dict | None = None):
+    def add_worker(self, course: str | None, name: str, extra_env: dict | None = None,
+                   nthreads: int = 1):
         argv = [DASK, "worker", self.address, "--host", "127.0.0.1", "--nworkers", "1",
-                "--nthreads", "1", "--no-dashboard", "--name", name, "--preload", PRELOAD]
+                "--nthreads", str(nthreads), "--no-dashboard", "--name", name,
+                "--preload", PRELOAD]
         if course is not None:
             argv += ["--course", str(course)]
         return self._start(argv, name, extra_env)
@@ -129,15 +131,15 @@ class Cluster:
 
 @contextlib.contextmanager
 def dask_cluster(folder, course, workers: int = 2, allowed_failures: int | None = None,
-                 worker_env: dict | None = None):
-    """A started cluster with ``workers`` workers grading from ``course``; stopped at the end
-    whatever happens (skips the test where Dask is missing)."""
+                 worker_env: dict | None = None, nthreads: int = 1):
+    """A started cluster with ``workers`` workers (of ``nthreads`` threads) grading from
+    ``course``; stopped at the end whatever happens (skips the test where Dask is missing)."""
     require_dask()
     cluster = Cluster(folder, allowed_failures)
     try:
         cluster.start_scheduler()
         for i in range(workers):
-            cluster.add_worker(course, f"w{i}", worker_env)
+            cluster.add_worker(course, f"w{i}", worker_env, nthreads)
         if workers:
             cluster.wait_for_workers(workers)
         yield cluster

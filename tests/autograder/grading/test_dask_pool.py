@@ -91,6 +91,18 @@ def test_the_class_graded_on_two_workers_matches_the_local_pool(setup, cluster, 
     assert "graded alice/toy: 5/5" in log and "kernel " in log and "hidden " in log
 
 
+def test_one_worker_grading_two_notebooks_at_once_matches_the_local_pool(setup, tmp_path):
+    """A single worker process with two threads (two kernels at once, each with a slot and a
+    control group of its own) gives the local pool's grades.csv."""
+    _, course, subs, reference = setup
+    with dask_cluster(tmp_path / "threads", course, workers=1, nthreads=2) as two:
+        proc = grade(subs, tmp_path / "grades.csv", _fresh_course(setup, tmp_path),
+                     "--scheduler", two.address)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Dask workers: 1, 2 cores" in proc.stdout
+    assert read_csv(tmp_path / "grades.csv") == reference
+
+
 def _watch_and_kill(cluster, student, stop, killed, times):
     """Kill (SIGKILL) the worker process grading ``student`` 1 s after it started, ``times``
     times at most, until ``stop`` is set."""
