@@ -36,26 +36,20 @@ run.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
-import json
 import os
 import resource
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_grading import REPO, _env, run_ours  # noqa: E402
+from bench_grading import REPO, _env, fresh_course, run_ours  # noqa: E402
 
-from autograder.sandbox import procstat  # noqa: E402
+from autograder.testing.cluster import Cluster  # noqa: E402
 
 STUDENTS, ASSIGNMENTS_PER_STUDENT = 10_000, 5
 HOSTS = (1, 10, 50)
-DASK = str(Path(sys.executable).parent / "dask")
 
 
 def _children_cpu() -> float:
@@ -69,54 +63,18 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-class Cluster:
-    """A scheduler and ``n`` workers on 127.0.0.1, each in a session of its own."""
-
-    def __init__(self, folder: Path, course: Path, n: int):
-        self.folder, self.procs = folder, []
-        folder.mkdir(parents=True, exist_ok=True)
-        sched = folder / "scheduler.json"
-        self._start([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                     "--scheduler-file", str(sched)], "scheduler")
-        deadline = time.monotonic() + 120
-        while True:
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                self.address = json.loads(sched.read_text())["address"]
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the Dask scheduler did not start")
-            time.sleep(0.2)
-        for i in range(n):
-            self._start([DASK, "worker", self.address, "--host", "127.0.0.1", "--nworkers", "1",
-                         "--nthreads", "1", "--no-dashboard", "--preload",
-                         "autograder.grading.dask_worker", "--course", str(course)], f"w{i}")
-        from distributed import Client
-        with Client(self.address, timeout=60) as client:
-            client.wait_for_workers(n, timeout=300)
-
-    def _start(self, argv: list[str], name: str) -> None:
-        env = {**_env(), "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}
-        with open(self.folder / f"{name}.log", "w") as log:
-            self.procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                               env=env, cwd=self.folder,
-                                               start_new_session=True))
-
-    def cpu(self) -> float:
-        """CPU seconds of the scheduler and the workers (and of what they started and reaped)."""
-        return sum(procstat.cpu_seconds(pid) or 0.0
-                   for p in self.procs for pid, _ in procstat.tree(p.pid))
-
-    def stop(self) -> None:
-        for p in reversed(self.procs):
-            with contextlib.suppress(OSError):
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in reversed(self.procs):
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(OSError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=10)
+def start_cluster(folder: Path, course: Path, workers: int) -> Cluster:
+    """A scheduler and ``workers`` one-thread workers grading from ``course``, all joined."""
+    cluster = Cluster(folder, _env())
+    try:
+        cluster.start_scheduler()
+        for i in range(workers):
+            cluster.add_worker(str(course), f"w{i}")
+        cluster.wait_for_workers(workers, timeout=300)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
 
 
 def write_corpus(course: Path, subs: Path, copies: int) -> int:
@@ -156,12 +114,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from autograder.results import timing
 
-    shutil.rmtree(args.work, ignore_errors=True)
-    args.work.mkdir(parents=True)
-    base = args.work / "course"
-    subprocess.run([sys.executable, "-m", "autograder", "release", "--out", str(base)],
-                   cwd=REPO, env=_env(), check=True, stdout=subprocess.DEVNULL)
-    subs = args.work / "submissions"
+    base, subs = fresh_course(args.work)
     n = write_corpus(base, subs, args.copies)
     print(f"corpus: {n} notebooks; cores: {os.cpu_count()}; load average before: {_load()}",
           flush=True)
@@ -175,8 +128,8 @@ def main(argv=None) -> int:
     cpu: dict[str, float] = {}
     try:
         for workers in (1, 2):   # started before any timing, as a cluster would be
-            clusters[f"dask {workers}"] = Cluster(args.work / f"cluster-{workers}",
-                                                  courses[f"dask {workers}"], workers)
+            clusters[f"dask {workers}"] = start_cluster(args.work / f"cluster-{workers}",
+                                                        courses[f"dask {workers}"], workers)
         for _ in range(args.repeat):   # rounds, each configuration once per round
             for name in configs:
                 cluster = clusters.get(name)
