@@ -12,7 +12,8 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all setup book book-clean test lint bench-numpy bench-torch-bn bench-grading clean
+.PHONY: all setup book book-clean test lint bench-numpy bench-torch-bn bench-grading bench-scale \
+	clean
 
 all: test
 
@@ -54,6 +55,9 @@ bench-torch-bn: $(STAMP)
 
 bench-grading: $(STAMP)
 	$(BIN)/python benchmarks/bench_grading.py
+
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/bench_scale.py
 
 clean:
 	rm -rf _build $(VENV)

@@ -39,6 +39,16 @@ def _workers(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must be 0 or more seconds")
+    return value
+
+
 def _grade_parser(sub) -> None:
     p = sub.add_parser("grade", help="grade a class",
                        description="Grade a class of notebook submissions in a sandbox.")
@@ -63,13 +73,19 @@ def _grade_parser(sub) -> None:
     p.add_argument("--roster", default=None,
                    help="roster CSV (student_id, first_name, last_name, email, ...): its "
                         "students get rows too, missing work included")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="grade on the workers of this Dask scheduler (tcp://HOST:PORT, or a "
+                        "scheduler file written by 'dask scheduler --scheduler-file')")
+    p.add_argument("--wait-workers", type=_seconds, default=120.0, metavar="SECONDS",
+                   help="with --scheduler: how long to wait for a first worker (default 120)")
     p.add_argument("--registry", default=DEFAULT_REGISTRY, help=argparse.SUPPRESS)
     limit_options(p)
     p.set_defaults(run=lambda a: grade.run(grade.GradeOptions(
         submissions=a.submissions, out=a.out, workers=a.workers, course=a.course, db=a.db,
         limits=limits_from(a), allow_unsandboxed=a.allow_unsandboxed, fresh=a.fresh,
         registry=a.registry, roster=a.roster, selection=Selection(
-            tuple(a.student), tuple(a.assignment), tuple(a.part)))))
+            tuple(a.student), tuple(a.assignment), tuple(a.part)), scheduler=a.scheduler,
+        wait_workers=a.wait_workers)))
 
 
 def _course_options(p, db: bool = True) -> None:

@@ -5,7 +5,8 @@ grader's own files atomically.
 
 * :func:`read_regular` reads a regular file of at most ``limit`` bytes, or raises
   :class:`UnsafeFile` saying why not (a link, a FIFO, too large, unreadable).
-* :func:`tail` returns the end of a regular file ("" for anything else).
+* :func:`tail` and :func:`head` return the end and the start of a regular file ("" for
+  anything else).
 * :func:`usage` measures a folder (bytes on disk and entries), stopping early at a bound.
 * :func:`remove_tree` removes a folder of any depth and shape and reports what it could not
   remove instead of raising.
@@ -78,12 +79,22 @@ def read_regular(path: str, limit: int) -> bytes:
 
 def tail(path: str, n: int) -> str:
     """The last ``n`` bytes of the regular file ``path`` as text ("" for anything else)."""
+    return _slice(path, n, from_end=True)
+
+
+def head(path: str, n: int) -> str:
+    """The first ``n`` bytes of the regular file ``path`` as text ("" for anything else)."""
+    return _slice(path, n, from_end=False)
+
+
+def _slice(path: str, n: int, from_end: bool) -> str:
     try:
         fd, st = _open_regular(path)
     except OSError:
         return ""
     try:
-        return os.pread(fd, n, max(0, st.st_size - n)).decode("utf-8", "replace").strip()
+        offset = max(0, st.st_size - n) if from_end else 0
+        return os.pread(fd, n, offset).decode("utf-8", "replace").strip()
     except OSError:
         return ""
     finally:

@@ -44,10 +44,22 @@ def _env() -> dict:
     return env
 
 
-def run_ours(course: Path, subs: Path, out: Path, workers: int) -> float:
+def fresh_course(work: Path) -> tuple[Path, Path]:
+    """An empty ``work`` folder with a course released into ``work/course``; (the course, the
+    submissions folder to fill)."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    course = work / "course"
+    subprocess.run([sys.executable, "-m", "autograder", "release", "--out", str(course)],
+                   cwd=REPO, env=_env(), check=True, stdout=subprocess.DEVNULL)
+    return course, work / "submissions"
+
+
+def run_ours(course: Path, subs: Path, out: Path, workers: int, *extra: str) -> float:
+    """Seconds ``python -m autograder grade --fresh`` took (``extra``: more options)."""
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out),
-                    "--course", str(course), "--workers", str(workers), "--fresh"],
+                    "--course", str(course), "--workers", str(workers), "--fresh", *extra],
                    cwd=REPO, env=_env(), check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     return time.perf_counter() - t
@@ -97,12 +109,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from autograder.testing.samples import write_samples
 
-    shutil.rmtree(args.work, ignore_errors=True)
-    args.work.mkdir(parents=True)
-    base_course = args.work / "course"
-    subprocess.run([sys.executable, "-m", "autograder", "release", "--out", str(base_course)],
-                   cwd=REPO, env=_env(), check=True, stdout=subprocess.DEVNULL)
-    subs = args.work / "submissions"
+    base_course, subs = fresh_course(args.work)
     n = len(write_samples(base_course, subs))
     ours, theirs = [], []
     for k in range(args.repeat):

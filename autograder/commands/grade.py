@@ -38,15 +38,30 @@ grades are partial) and exits with "interrupted: run the same command again to c
 second one exits at once. Nothing cut short by the interruption is kept as a final result, so
 running the same command again grades exactly what is missing.
 
+With ``--scheduler ADDRESS`` (``tcp://host:8786``, or a scheduler file written by ``dask scheduler
+--scheduler-file``) the notebooks are graded on the workers of that Dask cluster
+(:mod:`autograder.grading.dask_pool`, :mod:`autograder.grading.dask_worker`) instead of the
+local pool; this process stays the coordinator and alone reads the submissions and writes the
+gradebook, state folder and reports. It waits up to ``--wait-workers`` seconds for a first
+worker, prints a table of the workers (address, host, cores, isolation, course) and logs it,
+and grades nothing when a worker's course differs from its own or a worker has no sandbox
+(unless ``--allow-unsandboxed``). Its own isolation does not matter then: it runs no student
+code. Each notebook's time (:mod:`autograder.grading.timings`) is logged, and the class totals
+are printed after grading.
+
 Exit status: 0 when every submission was handled (graded or given a reason), 1 when grades.csv
 could not be written (or the gradebook or the installed term could not be read), 2 for bad
 arguments (a roster that cannot be used, a selection naming no submission, an unknown
-assignment or part) or a broken course folder, 3 when isolation is missing and
-``--allow-unsandboxed`` was not given, 130 after SIGINT (Ctrl-C) and 143 after SIGTERM.
+assignment or part) or a broken course folder or gradebook, 3 when isolation is missing (here,
+or on a Dask worker) and ``--allow-unsandboxed`` was not given, 4 when the Dask scheduler
+cannot be reached or no worker joined it in time, 5 when a Dask worker's course (notebooks,
+helper files, assignment or grader code) differs from this one's, 130 after SIGINT (Ctrl-C)
+and 143 after SIGTERM. Statuses 3, 4 and 5 come before anything is graded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -60,11 +75,15 @@ from ..build.release import build_course, write_downloads
 from ..grading import interrupt, state
 from ..grading.course import CourseAssignment, course_assignment
 from ..grading.discover import discover
+from ..grading.execution import CGROUP_PREFIX
 from ..grading.jobs import Job, Result
 from ..grading.pool import run_pool
 from ..grading.scratch import scratch_root
 from ..grading.selection import Selection
-from ..results import class_report, feedback, report, term
+from ..grading.timings import Timings
+from ..results import class_report, feedback, report, term, timing
+from ..results.dblock import GradebookLock
+from ..results.dblock import shown as shown_url
 from ..results.gradebook import (
     GradebookSync,
     add_students,
@@ -78,9 +97,11 @@ from ..results.similarity import class_pairs
 from ..sandbox import cgroup
 from ..sandbox.isolation import Isolation, detect
 from ..sandbox.limits import Limits
-from ..text import display_name, shown
+from ..text import cap, display_name, shown
 
-CGROUP_PREFIX = "ag-"
+EXIT_NO_CLUSTER = 4        # the Dask scheduler cannot be reached, or no worker joined it
+EXIT_WORKER_MISMATCH = 5   # a Dask worker's course differs from the coordinator's
+EXIT_UNSANDBOXED = 3
 
 
 @dataclass(frozen=True)
@@ -98,6 +119,8 @@ class GradeOptions:
     registry: str = DEFAULT_REGISTRY
     selection: Selection = Selection()
     roster: str | None = None
+    scheduler: str | None = None      # a Dask scheduler's address or scheduler file
+    wait_workers: float = 120.0       # seconds to wait for the first Dask worker
 
 
 def _logger(path: str) -> logging.Logger:
@@ -169,16 +192,20 @@ def prepare(options: GradeOptions) -> Run | int:
     log = _logger(os.path.splitext(out)[0] + ".log")
 
     isolation = detect()
-    described = isolation.describe(options.limits)
+    if options.scheduler:
+        described = (f"grading on the Dask cluster at {options.scheduler}: student code runs on "
+                     "its workers (their isolation is listed below), none here")
+    else:
+        described = isolation.describe(options.limits)
     print(described, flush=True)
     log.info("grading %s\n%s", os.path.abspath(options.submissions), described)
-    if not isolation.sandboxed and not options.allow_unsandboxed:
+    if not isolation.sandboxed and not options.allow_unsandboxed and not options.scheduler:
         msg = ("grade: refusing to run untrusted student code without a sandbox. Install "
                "bubblewrap (apt-get install -y bubblewrap) and allow user namespaces, or pass "
                "--allow-unsandboxed to run it anyway with rlimits only.")
         print(msg, file=sys.stderr)
         log.info(msg)
-        return 3
+        return EXIT_UNSANDBOXED
 
     registry = load_registry(options.registry)
     course = _course(options, registry)
@@ -261,14 +288,50 @@ def select(run: Run) -> tuple[dict[tuple[str, str], Result], list[Job]]:
     return results, todo
 
 
-def grade_pending(run: Run, todo: list[Job], sync: GradebookSync,
-                  results: dict[tuple[str, str], Result],
-                  stop: interrupt.Interrupter | None = None) -> None:
-    """Grade ``todo`` in the pool, storing each result in the gradebook as it arrives (an
-    interrupted one is only kept for grades.csv: see :mod:`autograder.grading.interrupt`)."""
-    if not todo:
-        return
-    by_ident = {job.ident: job for job in run.jobs}
+def _refuse(run: Run, status: int, msg: str) -> int:
+    print(f"grade: {msg}", file=sys.stderr)
+    run.log.info("grade: %s", msg)
+    return status
+
+
+def _open_cluster(run: Run, todo: list[Job]):
+    """The Dask pool of ``--scheduler``, its workers surveyed and shown; or the exit status
+    when it cannot be used (nothing is graded then)."""
+    # imported here, not at the top: a run without --scheduler neither imports nor starts Dask
+    from ..grading.dask_pool import ClusterError, DaskPool, worker_table
+    try:
+        pool = DaskPool.connect(run.options.scheduler)
+    except ClusterError as exc:
+        return _refuse(run, EXIT_NO_CLUSTER, str(exc))
+    try:
+        workers = pool.survey(todo, run.options.wait_workers)
+    except ClusterError as exc:
+        pool.close()
+        return _refuse(run, EXIT_NO_CLUSTER, str(exc))
+    table = worker_table(workers)
+    failures = pool.allowed_failures()
+    if failures is not None:
+        table += (f"\n  a submission whose grading kills {failures + 1} workers gets a row "
+                  "saying so (the scheduler's allowed-failures)")
+    print(table, flush=True)
+    run.log.info("%s", table)
+    status = 0
+    if any(w.problems for w in workers):
+        status = _refuse(run, EXIT_WORKER_MISMATCH, "Dask workers whose course differs from "
+                         "this one (listed above) would grade with other notebooks or code; "
+                         "release the same course on them and restart them")
+    elif not run.options.allow_unsandboxed and not all(w.sandboxed for w in workers):
+        status = _refuse(run, EXIT_UNSANDBOXED, "refusing to run untrusted student code on Dask "
+                         "workers without a sandbox (listed above); install bubblewrap there, "
+                         "or pass --allow-unsandboxed")
+    if status:
+        pool.close()
+        return status
+    return pool
+
+
+def _local_results(run: Run, todo: list[Job], stop: interrupt.Interrupter | None):
+    """Results of ``todo`` graded in the local pool, as they finish."""
     stale = cgroup.remove_stale_cgroups(run.isolation.cgroup, CGROUP_PREFIX, patience=10)
     if stale:
         run.log.info("WARNING: %s", shown(stale))
@@ -278,18 +341,7 @@ def grade_pending(run: Run, todo: list[Job], sync: GradebookSync,
         run.log.info("WARNING: %s", shown(left))
     todo = [job.with_(tmp_root=tmp_root, fault_retry=True) for job in todo]
     try:
-        for r in run_pool(todo, workers, run.isolation, stop=stop):
-            results[r.ident] = r
-            if r.interrupted:
-                run.log.info("not graded (the run was interrupted): %s/%s",
-                             display_name(r.student), display_name(r.assignment))
-                continue
-            sync.store(r, by_ident[r.ident])
-            run.log.info("graded %s/%s: %g/%g %s", display_name(r.student),
-                         display_name(r.assignment), r.score, r.max_score,
-                         shown(r.reason, 10_000))
-            if r.cleanup:
-                run.log.info("WARNING: temporary files left behind: %s", shown(r.cleanup))
+        yield from run_pool(todo, workers, run.isolation, stop=stop)
     finally:
         left = "; ".join(x for x in (files.remove_tree(tmp_root), cgroup.remove_stale_cgroups(
             run.isolation.cgroup, CGROUP_PREFIX, patience=60)) if x)
@@ -302,11 +354,61 @@ def _grades(run: Run, sync: GradebookSync, installed: term.Term | None) -> list:
     """The gradebook's rows after the roster's students are added and the term's deadlines and
     late penalties are set in it."""
     roster = read_roster(run.options.roster) if run.options.roster else None
-    with open_gradebook(sync.db_url, sync.course_id) as gb:
-        if roster is not None:
-            add_students(gb, (s.gradebook_fields() for s in roster.students))
-        apply_term(gb, installed)
-        return read_grades(gb, run.course, roster.by_id if roster is not None else ())
+    lock = GradebookLock(sync.db_url)         # other runs may write the same gradebook
+    try:
+        with lock.held(), open_gradebook(sync.db_url, sync.course_id) as gb:
+            if roster is not None:
+                add_students(gb, (s.gradebook_fields() for s in roster.students))
+            apply_term(gb, installed)
+            return read_grades(gb, run.course, roster.by_id if roster is not None else ())
+    finally:
+        lock.close()
+
+
+def _dask_results(run: Run, todo: list[Job], pool, stop: interrupt.Interrupter | None):
+    """Results of ``todo`` graded on the Dask cluster, as they finish."""
+    try:
+        yield from pool.run(todo, run.options.allow_unsandboxed, stop)
+    finally:
+        pool.close()
+
+
+def grade_pending(run: Run, todo: list[Job], sync: GradebookSync,
+                  results: dict[tuple[str, str], Result],
+                  stop: interrupt.Interrupter | None = None) -> int:
+    """Grade ``todo`` in the local pool, or on the Dask cluster of ``--scheduler``, storing each
+    result in the gradebook as it arrives (an interrupted one is only kept for grades.csv: see
+    :mod:`autograder.grading.interrupt`), and print where the time went; 0, or the exit status
+    when the cluster cannot be used (before anything is graded)."""
+    if not todo:
+        return 0
+    if run.options.scheduler:
+        pool = _open_cluster(run, todo)
+        if isinstance(pool, int):
+            return pool
+        graded = _dask_results(run, todo, pool, stop)
+    else:
+        graded = _local_results(run, todo, stop)
+    by_ident = {job.ident: job for job in run.jobs}
+    spent: list[Timings] = []
+    with contextlib.closing(graded):
+        for r in graded:
+            results[r.ident] = r
+            if r.interrupted:
+                run.log.info("not graded (the run was interrupted): %s/%s",
+                             display_name(r.student), display_name(r.assignment))
+                continue
+            sync.store(r, by_ident[r.ident])
+            run.log.info("graded %s/%s: %g/%g %s [%s]", display_name(r.student),
+                         display_name(r.assignment), r.score, r.max_score,
+                         shown(r.reason, 10_000), timing.line(r.timings))
+            if r.cleanup:
+                run.log.info("WARNING: temporary files left behind: %s", shown(r.cleanup))
+            spent.append(r.timings)
+    text = timing.summary(spent)
+    print(text, flush=True)
+    run.log.info("%s", text)
+    return 0
 
 
 def write_outputs(run: Run, final: list[Result], sync: GradebookSync) -> int:
@@ -375,16 +477,22 @@ def _run(options: GradeOptions, stop: interrupt.Interrupter) -> int:
     run_ = prepared
     results, todo = select(run_)
     course_id, db_url = course_settings(run_.course_dir)
-    sync = GradebookSync(options.db or db_url, course_id, run_.course_dir, run_.course,
-                         run_.state_root, run_.log, term.installed(run_.course_dir))
+    try:
+        sync = GradebookSync(options.db or db_url, course_id, run_.course_dir, run_.course,
+                             run_.state_root, run_.log, term.installed(run_.course_dir))
+    except Exception as exc:  # a bad URL, a server that cannot be reached, a missing driver
+        return _refuse(run_, 2, f"cannot open the gradebook {shown_url(options.db or db_url)}: "
+                                f"{type(exc).__name__}: {cap(exc, 500)}")
     by_ident = {job.ident: job for job in run_.jobs}
     for r in results.values():
         sync.store(r, by_ident[r.ident])
     t0 = time.monotonic()
     try:
-        grade_pending(run_, todo, sync, results, stop)
+        status = grade_pending(run_, todo, sync, results, stop)
     finally:
         sync.close()
+    if status:
+        return status
     elapsed = time.monotonic() - t0
     status = write_outputs(run_, [results[job.ident] for job in run_.jobs], sync)
     if status == 0 and not stop.requested:

@@ -10,19 +10,28 @@ outside the notebook (:mod:`autograder.sandbox.pressure`: a time limit reached w
 processes held the machine's CPUs, a process killed by the machine's out-of-memory killer
 while within the notebook's limit) sets the outcome's ``outside`` to that evidence, so
 :mod:`autograder.grading.worker` grades the notebook once more; a fault the notebook may have
-caused itself never does."""
+caused itself never does.
+
+The outcome's :class:`~autograder.grading.timings.Timings` hold the kernel's start (sandbox,
+kernel) and its cells: ``imports`` are the code cells before the first answer (solution) cell,
+``hidden`` the hidden blocks with their judging, ``student`` all other cells."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from dataclasses import dataclass, field
 
-from ..build.cells import grade_id, is_grade, split_hidden
+from ..build.cells import grade_id, is_grade, is_solution, split_hidden
 from ..sandbox import pressure
 from ..sandbox.kernel import Cancel, Fault, KernelDied, KernelEnded, SandboxedKernel, StepResult
 from ..sandbox.limits import human_size
+from .timings import Span, Stopwatch, Timings
 from .verdicts import PartResult, judge
+
+CGROUP_PREFIX = "ag-"  # kernel control groups are named <prefix><grading process id>-<n>
+_KERNELS = itertools.count()
 
 
 @dataclass
@@ -35,6 +44,7 @@ class Outcome:
     grader_failed: str = ""                           # the kernel could not be started
     interrupted: bool = False                         # the grader ended the kernel (cancel)
     left: str = ""                                    # what of the kernel was not removed
+    timings: Timings = field(default_factory=Timings)  # sandbox, kernel and cells filled in
 
     def note(self, text: str) -> None:
         if text and text not in self.reasons:
@@ -100,7 +110,10 @@ def run(nb, parts, cases, expected, limits, isolation, *, slot, run_dir, cases_d
     (:func:`autograder.sandbox.command.kernel_argv`); once ``cancel`` is set the kernel is
     ended and the outcome is ``interrupted``."""
     outcome = Outcome()
-    name = f"ag-{os.getpid()}-{int(time.time() * 1000) % 10**9}"
+    times = outcome.timings
+    # unique among the threads of a process too (a Dask worker may grade several at once)
+    name = f"{CGROUP_PREFIX}{os.getpid()}-{next(_KERNELS)}-{int(time.time() * 1000) % 10**9}"
+    launch = Stopwatch()
     kernel = SandboxedKernel(isolation, limits, slot=slot, run_dir=run_dir,
                              cases_dir=cases_dir, helper_files=helpers, cgroup_name=name,
                              deadline=deadline, scratch=scratch, cancel=cancel)
@@ -111,13 +124,20 @@ def run(nb, parts, cases, expected, limits, isolation, *, slot, run_dir, cases_d
         return outcome
     except KernelDied as exc:
         outcome.grader_failed, outcome.left = str(exc), kernel.left
+        times.kernel = launch.lap()
         return outcome
+    start = kernel.startup
+    times.sandbox = Span(start.sandbox_wall, start.sandbox_cpu)
+    times.kernel = Span(start.kernel_wall, start.kernel_cpu)
+    watch_time = Stopwatch(kernel.cpu_seconds)
+    setup = True                                     # before the first answer cell
     try:
         watch = _Watch(kernel, outcome)
         count = 0
         for index, cell in enumerate(nb.cells, 1):
             if cell.cell_type != "code":
                 continue
+            setup = setup and not is_solution(cell)
             gid = grade_id(cell)
             graded = is_grade(cell) and gid in parts
             visible, hidden = (split_hidden(cell.source) if graded
@@ -132,6 +152,10 @@ def run(nb, parts, cases, expected, limits, isolation, *, slot, run_dir, cases_d
                 cell.outputs += vis.outputs
                 cell.execution_count = count
                 watch.step(vis, where)
+            if setup:
+                times.imports = times.imports + watch_time.lap()
+            else:
+                times.student = times.student + watch_time.lap()
             if not graded:
                 continue
             if not kernel.fault and hidden.strip():
@@ -147,10 +171,12 @@ def run(nb, parts, cases, expected, limits, isolation, *, slot, run_dir, cases_d
             outcome.parts[gid] = judge(parts[gid], cases[gid], expected[gid],
                                        hid.payloads if hid is not None else [], why, vis_err)
             outcome.parts[gid].usage = _usage(started, before, kernel.usage())
+            times.hidden = times.hidden + watch_time.lap()
         for text in kernel.notes():
             outcome.note(text)
     finally:
         kernel.close()
         outcome.left = kernel.left
     outcome.interrupted = kernel.fault_kind is Fault.ENDED
-    return outcome
+    times.total = Span(0.0, kernel.cpu_seconds())   # the kernel's processes; the caller adds
+    return outcome                                   # its own wall and CPU time

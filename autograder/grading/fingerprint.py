@@ -60,12 +60,17 @@ def _installed() -> tuple[Path, ...]:
 
 
 def _course_roots() -> list[Path]:
-    """The entries of ``sys.path`` that hold course code (not the Python installation)."""
+    """The entries of ``sys.path`` that hold course code (not the Python installation), then
+    this project's folder, where ``autograder`` and ``solutions`` are whatever the path (an
+    editable install puts no folder on it: a Dask worker started outside the project must
+    find the same files as the coordinator)."""
     roots = []
     for entry in sys.path:
         path = Path(entry or ".").resolve()
         if path.is_dir() and not any(path.is_relative_to(r) for r in _installed()):
             roots.append(path)
+    if PROJECT not in roots:
+        roots.append(PROJECT)
     return roots
 
 

@@ -4,8 +4,11 @@ comes back, with one :class:`PartResult` per graded part.
 Jobs and results are plain data: every field is a string, number, bool, list or dict of those
 (:class:`~autograder.sandbox.limits.Limits` and :class:`~autograder.sandbox.isolation.Isolation`
 are dataclasses of plain fields), so they travel between processes (and, as dicts, between
-machines) unchanged. A result is kept in the state folder as JSON (:meth:`Result.to_json`) and
-read back with :meth:`Result.from_json`, which refuses anything that is not a result.
+machines: :meth:`Job.to_dict` / :meth:`Job.from_dict`, :meth:`Result.to_dict` /
+:meth:`Result.from_dict`) unchanged. A result is kept in the state folder as JSON
+(:meth:`Result.to_json`) and read back with :meth:`Result.from_json`, which refuses anything
+that is not a result. Each result carries the :class:`~autograder.grading.timings.Timings` of
+its grading.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from ..sandbox.isolation import Isolation
 from ..sandbox.limits import Limits
+from .timings import Timings
 
 
 @dataclass
@@ -109,17 +113,51 @@ class Job:
     def with_(self, **changes: Any) -> Job:
         return dataclasses.replace(self, **changes)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The job as plain data (strings, numbers, bools, lists, dicts, None)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["notes"] = list(self.notes)
+        data["helpers"] = dict(self.helpers)
+        data["limits"] = self.limits.as_dict()
+        data["isolation"] = (dataclasses.asdict(self.isolation)
+                             if self.isolation is not None else None)
+        data["regrade_parts"] = list(self.regrade_parts)
+        data["kept_parts"] = [dataclasses.asdict(p) for p in self.kept_parts]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Job:
+        """A job from :meth:`to_dict`'s form; ``ValueError`` for anything else."""
+        if not isinstance(data, dict):
+            raise ValueError("a job is a dict")
+        try:
+            fields = {f.name for f in dataclasses.fields(cls)}
+            unknown = set(data) - fields
+            if unknown:
+                raise ValueError(f"unknown fields {sorted(unknown)}")
+            kw = dict(data)
+            kw["notes"] = tuple(str(n) for n in kw.get("notes", ()))
+            kw["helpers"] = {str(k): str(v) for k, v in kw.get("helpers", {}).items()}
+            kw["limits"] = Limits(**kw.get("limits", {}))
+            iso = kw.get("isolation")
+            kw["isolation"] = Isolation(**iso) if iso is not None else None
+            kw["regrade_parts"] = tuple(str(p) for p in kw.get("regrade_parts", ()))
+            kw["kept_parts"] = tuple(PartResult.from_dict(p) for p in kw.get("kept_parts", ()))
+            return cls(**kw)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a job: {exc}") from None
+
 
 @dataclass
 class Result:
     """What grading one job gave. ``retry`` marks a result the grader itself could not
     produce (it is graded again on the next run); ``autograded`` names the autograded notebook
     kept beside the result in the state folder; ``cleanup`` says what temporary files could not
-    be removed. ``outside`` (evidence that a fault came from outside the notebook, e.g. a
-    machine short of CPU or memory) and ``notebook_text`` (the autograded notebook) travel from
-    the grading of a notebook to the worker only; they are not kept. ``interrupted`` marks a
-    result the stop of a run cut short (:mod:`autograder.grading.interrupt`): it is never
-    kept."""
+    be removed; ``timings`` where the grading time went. ``outside`` (evidence that a fault came
+    from outside the notebook, e.g. a machine short of CPU or memory) and ``notebook_text`` (the
+    autograded notebook) travel from the grading of a notebook to the worker only; they are not
+    kept. ``interrupted`` marks a result the stop of a run cut short
+    (:mod:`autograder.grading.interrupt`): it is never kept."""
 
     student: str
     assignment: str
@@ -133,11 +171,12 @@ class Result:
     retry: bool = False
     cleanup: str = ""
     outside: str = field(default="", compare=False)
+    timings: Timings = field(default_factory=Timings, compare=False)
     notebook_text: str | None = field(default=None, compare=False, repr=False)
     interrupted: bool = field(default=False, compare=False)
 
     KEPT = ("student", "assignment", "key", "timestamp", "max_score", "score", "reason",
-            "parts", "autograded", "retry", "cleanup")
+            "parts", "autograded", "retry", "cleanup", "timings")
 
     @property
     def ident(self) -> tuple[str, str]:
@@ -149,6 +188,7 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         data = {k: getattr(self, k) for k in self.KEPT}
         data["parts"] = [dataclasses.asdict(p) for p in self.parts]
+        data["timings"] = self.timings.to_dict()
         return data
 
     def to_json(self) -> str:
@@ -166,7 +206,8 @@ class Result:
                        reason=str(data.get("reason", "")),
                        parts=[PartResult.from_dict(p) for p in data.get("parts", [])],
                        autograded=data.get("autograded"), retry=bool(data.get("retry")),
-                       cleanup=str(data.get("cleanup", "")))
+                       cleanup=str(data.get("cleanup", "")),
+                       timings=Timings.from_dict(data.get("timings", {})))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a result: {exc}") from None
 

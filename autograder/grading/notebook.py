@@ -36,12 +36,17 @@ def _int(text: str):
     return int(text) if len(text) <= 4000 else None
 
 
+def unreadable(exc: files.UnsafeFile) -> str:
+    """The reason given for a handed-in notebook file that cannot be read."""
+    return f"the notebook file cannot be read: {exc}"
+
+
 def read_student_notebook(path: str) -> tuple[Any, str]:
     """(notebook dict or None, reason when None)."""
     try:
         raw = files.read_regular(path, MAX_NOTEBOOK_BYTES)
     except files.UnsafeFile as exc:
-        return None, f"the notebook file cannot be read: {exc}"
+        return None, unreadable(exc)
     if not raw.strip():
         return None, "the notebook file is empty"
     try:

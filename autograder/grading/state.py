@@ -67,13 +67,20 @@ def _file_digest(path: str | None, limit: int | None = None) -> str:
         return str(exc)
 
 
+def course_digests(job: Job) -> dict:
+    """The digests of the course code the result of ``job`` depends on: its source and release
+    notebooks, the helper files released beside them, the assignment's code and the grader's
+    (what a grading machine must match, see :mod:`autograder.grading.dask_worker`)."""
+    return {"source": _file_digest(job.source), "release": _file_digest(job.release),
+            "helpers": {name: _file_digest(path) for name, path in sorted(job.helpers.items())},
+            "assignment": code_fingerprint(job.registry, job.assignment),
+            "grader": grader_fingerprint()}
+
+
 def job_key(job: Job) -> str:
     """A hash of everything the result of ``job`` depends on (see the module docstring)."""
     parts = [job.student, job.assignment, job.problem, job.timestamp, list(job.notes),
-             _file_digest(job.notebook), _file_digest(job.source), _file_digest(job.release),
-             {name: _file_digest(path) for name, path in sorted(job.helpers.items())},
-             job.limits.as_dict(), grader_fingerprint(),
-             code_fingerprint(job.registry, job.assignment)]
+             _file_digest(job.notebook), course_digests(job), job.limits.as_dict()]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 

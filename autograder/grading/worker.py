@@ -17,6 +17,12 @@ Where the grader is root, each worker has a private mount namespace and mounts t
 socket folder and scratch space (home, ``/tmp``, ``/dev/shm``) as tmpfs bounded in bytes and
 files (:mod:`autograder.sandbox.mounts`).
 
+:func:`grade` grades and returns the result with the autograded notebook's text; :func:`keep`
+writes both atomically into the state folder (the coordinator's job: the local pool's worker
+calls it itself, :func:`grade_job`, the Dask pool on the coordinator, each time before the
+result is reported). Each result carries the :class:`~autograder.grading.timings.Timings` of
+its grading.
+
 A notebook is graded a second time only when its run shows evidence of a cause outside it
 (``Result.outside``: a time limit reached while the machine's other processes held the CPUs,
 or a process killed by the machine's out-of-memory killer while within the notebook's limit;
@@ -50,6 +56,7 @@ from . import execution, interrupt, reconstruct, state
 from .jobs import Job, PartResult, Result
 from .notebook import MAX_NOTEBOOK_BYTES, graded_text, read_student_notebook
 from .records import encode_cases
+from .timings import Stopwatch
 
 HARNESS_NAME = "_grading_harness.py"  # the name the hidden tests import the harness by
 
@@ -119,13 +126,16 @@ def _cleanup(base: str) -> str:
         return f"{base}: {type(exc).__name__}: {exc}"
 
 
-def _attempt(job: Job) -> Result:
+def _attempt(job: Job, slot: int) -> Result:
+    watch = Stopwatch()
     try:
-        return _grade(job)
+        result = _grade(job, slot)
     except Exception as exc:  # the grader's own failure still yields a row
         result = zero_result(job, f"internal grader error: {type(exc).__name__}: {exc}")
         result.retry = True
-        return result
+    # the total so far holds the CPU time of the kernel's processes; add this thread's
+    result.timings.total = result.timings.total + watch.lap()
+    return result
 
 
 def _settle(first: Result, second: Result) -> Result:
@@ -148,24 +158,37 @@ def _settle(first: Result, second: Result) -> Result:
     return best
 
 
-def grade_job(job: Job) -> Result:
+def grade(job: Job, slot: int | None = None) -> Result:
     """Grade one submission described by ``job`` (a second time when the first attempt shows
-    evidence of a cause outside the notebook and ``job.fault_retry`` allows it) and write its
-    result and autograded notebook into the state folder. After the stop
-    (:data:`interrupt.STOP`) it starts nothing, and a result whose grading saw the stop is
-    interrupted and not kept (the rule of :mod:`autograder.grading.interrupt`). Never
-    raises."""
+    evidence of a cause outside the notebook and ``job.fault_retry`` allows it), with kernel
+    slot ``slot`` (default: this worker process's); the autograded notebook is in
+    ``notebook_text``. After the stop (:data:`interrupt.STOP`) it starts nothing, and a result
+    whose grading saw the stop is interrupted (the rule of :mod:`autograder.grading.interrupt`:
+    never kept). Saves nothing; never raises."""
     if interrupt.STOP.is_set():
         return interrupted_result(job)
-    result = _attempt(job)
+    slot = _SLOT if slot is None else slot
+    result = _attempt(job, slot)
     if result.outside and job.fault_retry and not interrupt.STOP.is_set():
-        result = _settle(result, _attempt(job))
+        first = result.timings
+        result = _settle(result, _attempt(job, slot))
+        result.timings = first + result.timings
     if result.interrupted or interrupt.STOP.is_set():
         return interrupted_result(job)
     result.outside = ""
     if job.regrade_parts and job.kept_parts:
         result.keep_parts(job.kept_parts, job.regrade_parts)
+    return result
+
+
+def keep(job: Job, result: Result) -> Result:
+    """Write ``result`` and its autograded notebook into the state folder (``job.state_file``)
+    and return it without the notebook's text; should that fail (e.g. a full disk), the result
+    says so and is marked to be graded again. An interrupted result is never kept. Never
+    raises."""
     notebook, result.notebook_text = result.notebook_text, None
+    if result.interrupted:
+        return result
     try:
         state.save(job, result, notebook)
     except Exception as exc:  # e.g. a full disk: the row still comes back, marked for a rerun
@@ -175,7 +198,12 @@ def grade_job(job: Job) -> Result:
     return result
 
 
-def _grade(job: Job) -> Result:
+def grade_job(job: Job) -> Result:
+    """:func:`grade` and :func:`keep` (the local pool's work). Never raises."""
+    return keep(job, grade(job))
+
+
+def _grade(job: Job, slot: int) -> Result:
     if job.problem:
         return zero_result(job, job.problem)
     started = time.monotonic()
@@ -215,7 +243,8 @@ def _grade(job: Job) -> Result:
         os.chmod(base, 0o755)
         cases_dir = os.path.join(base, "cases")
         os.makedirs(cases_dir)
-        run_dir, scratch_mounts = scratch(base, job.limits, job.isolation, _SLOT)
+        run_dir, scratch_mounts = scratch(base, job.limits, job.isolation, slot)
+        watch = Stopwatch()
         rng = np.random.default_rng()
         cases, expected = {}, {}
         for part in assignment.parts:
@@ -225,6 +254,7 @@ def _grade(job: Job) -> Result:
             with open(path, "wb") as f:
                 f.write(encode_cases(cases[part.id]))
             os.chmod(path, 0o644)
+        references = watch.lap()
         # copies, so that not even the host paths of the course or project show inside
         files_dir = os.path.join(base, "files")
         os.makedirs(files_dir)
@@ -234,9 +264,10 @@ def _grade(job: Job) -> Result:
             shutil.copyfile(src, helpers[name])
             os.chmod(helpers[name], 0o644)
         outcome = execution.run(rebuilt.notebook, parts, cases, expected, job.limits,
-                                job.isolation, slot=_SLOT, run_dir=run_dir,
+                                job.isolation, slot=slot, run_dir=run_dir,
                                 cases_dir=cases_dir, helpers=helpers, cancel=interrupt.STOP,
                                 deadline=deadline, scratch=scratch_mounts)
+        outcome.timings.references = references
     finally:
         cleanup = _cleanup(base)
     if outcome.interrupted:
@@ -248,6 +279,7 @@ def _grade(job: Job) -> Result:
     if outcome.grader_failed:
         result = zero_result(job, f"internal grader error: {outcome.grader_failed}", ordered)
         result.max_score, result.retry, result.cleanup = assignment.max_score, True, cleanup
+        result.timings = outcome.timings
         return result
     text, note = graded_text(rebuilt.notebook, MAX_NOTEBOOK_BYTES + job.limits.output_bytes)
     return Result(student=job.student, assignment=job.assignment, key=job.key,
@@ -256,4 +288,4 @@ def _grade(job: Job) -> Result:
                   reason=cap("; ".join(outcome.reasons + notes + ([note] if note else [])),
                              4 * MAX_TEXT),
                   parts=ordered, outside=outcome.outside, cleanup=cleanup,
-                  notebook_text=text)
+                  timings=outcome.timings, notebook_text=text)

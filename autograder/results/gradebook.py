@@ -3,7 +3,8 @@ extensions and late penalties are set in it, and every grade that leaves the gra
 back from it.
 
 Uses :class:`nbgrader.api.Gradebook` through nbgrader's models only (SQLite by default, any
-SQLAlchemy URL such as PostgreSQL with ``--db``).
+SQLAlchemy URL such as PostgreSQL with ``--db``). Several runs may write one PostgreSQL
+gradebook at the same time (:mod:`autograder.results.dblock`).
 
 * Writing (:class:`GradebookSync`): each submission in its own transaction, and writing the
   same result twice leaves the same rows, so a rerun after a crash simply writes again. Only
@@ -34,7 +35,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import nbformat
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import Gradebook, InvalidEntry, MissingEntry
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .. import files
 from ..build import cells
@@ -42,6 +44,7 @@ from ..grading.course import CourseAssignment
 from ..grading.jobs import Job, Result
 from ..grading.notebook import MAX_NOTEBOOK_BYTES
 from ..text import cap, display_name, is_safe_name, shown
+from .dblock import WRITE_ATTEMPTS, GradebookLock, engine_url
 from .deadlines import LatePolicy, gradebook_time
 from .term import Term
 
@@ -109,18 +112,24 @@ class GradebookSync:
                  course: dict[str, CourseAssignment], state_root: str, log: logging.Logger,
                  term: Term | None = None):
         self.db_url, self.course_id = db_url, course_id
-        self.gb = Gradebook(db_url, course_id=course_id)
         self.course_dir, self.course, self.state_root, self.log = (
             course_dir, course, state_root, log)
         self.term = term
-        for name, ca in course.items():
-            ensure_assignment(self.gb, name, ca.source)
+        self.lock = GradebookLock(db_url)
+        try:
+            with self.lock.held():
+                self.gb = Gradebook(engine_url(db_url), course_id=course_id)
+                for name, ca in course.items():
+                    ensure_assignment(self.gb, name, ca.source)
+        except BaseException:
+            self.lock.close()
+            raise
 
     def store(self, result: Result, job: Job) -> None:
         """:meth:`write`, and should that fail, a note in the result's reason and a mark to
         grade it again on a rerun (the run goes on)."""
         try:
-            self.write(result, job)
+            self._write_serialized(result, job)
         except Exception as exc:
             with contextlib.suppress(Exception):
                 self.gb.db.rollback()
@@ -130,6 +139,20 @@ class GradebookSync:
                           display_name(result.assignment), shown(why))
             result.add_reason(why)
             result.retry = True
+
+    def _write_serialized(self, result: Result, job: Job) -> None:
+        """:meth:`write` under the writers' lock, again after a unique violation or a lost
+        connection (up to :data:`WRITE_ATTEMPTS` times)."""
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self.lock.held():
+                    self.write(result, job)
+                return
+            except (IntegrityError, InvalidEntry, OperationalError):
+                with contextlib.suppress(Exception):
+                    self.gb.db.rollback()
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
 
     def write(self, result: Result, job: Job) -> None:
         a, s = result.assignment, result.student
@@ -158,11 +181,13 @@ class GradebookSync:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.gb.close()
+        self.lock.close()
 
 
 def open_gradebook(db_url: str, course_id: str) -> Gradebook:
-    """nbgrader's gradebook at ``db_url`` (use as a context manager, or close it)."""
-    return Gradebook(db_url, course_id=course_id)
+    """nbgrader's gradebook at ``db_url`` (use as a context manager, or close it; a
+    ``postgresql://`` URL uses psycopg 3, :func:`autograder.results.dblock.engine_url`)."""
+    return Gradebook(engine_url(db_url), course_id=course_id)
 
 
 def course_gradebook(course_dir: str, db: str | None = None) -> Gradebook:

@@ -57,6 +57,15 @@ class Isolation:
     def sandboxed(self) -> bool:
         return self.bwrap is not None
 
+    def brief(self) -> str:
+        """One line: the layers in force (for a table of grading machines)."""
+        layers = ["bubblewrap" if self.sandboxed else "NONE (rlimits only)"]
+        if self.separate_user:
+            layers.append("separate uids")
+        if self.cgroup:
+            layers.append(f"cgroup {self.cgroup.split(':', 1)[0]}")
+        return ", ".join(layers)
+
     def describe(self, limits: Limits) -> str:
         if self.sandboxed:
             lines = ["isolation: bubblewrap sandbox (namespaces: user, pid, network, ipc, uts, "

@@ -22,6 +22,10 @@ the process that started it dies (even by ``kill -9``), sandbox or not. A ``canc
 (e.g. the grader's stop on Ctrl-C) ends the kernel within a fraction of a second, with the
 fault kind :attr:`Fault.ENDED`: such a run says nothing about the notebook.
 
+Start-up is timed (:class:`Startup`): the sandbox's part ends when the kernel's Python runs its
+first line (it writes :data:`autograder.sandbox.python.START_MARK` to its log), the kernel's part
+when it answers; :meth:`SandboxedKernel.cpu_seconds` reads the CPU time of its processes.
+
 Whatever ends a notebook early (time limit, death of the kernel, too much output, writing into
 the socket folder, the grader ending it) sets :attr:`SandboxedKernel.fault` to a reason and
 :attr:`fault_kind` to a short kind; :meth:`SandboxedKernel.notes` lists what went wrong
@@ -48,13 +52,14 @@ from jupyter_client.session import Session
 
 from .. import files
 from ..text import cap, clean
-from . import pressure, relay, supervisor
+from . import pressure, procstat, relay, supervisor
 from .cgroup import Cgroup
 from .command import kernel_argv, python_command
 from .harness import MAX_ERROR_TEXT, MAX_ERRORS, MAX_RECORD_BYTES, MIME
 from .isolation import UID_BASE, Isolation
 from .limits import Limits, human_size
 from .outputs import output_from_message
+from .python import START_MARK
 from .wire import Arrival, KernelWire, Received
 
 INTERRUPT_GRACE = 5.0
@@ -104,6 +109,19 @@ class Cancel(Protocol):
     ``threading.Event`` is one)."""
 
     def is_set(self) -> bool: ...
+
+
+@dataclass
+class Startup:
+    """Seconds (wall, CPU) the start of a kernel took: ``sandbox`` from the launch of its
+    command until its Python runs (CPU of the launching processes: sh, prlimit, setpriv,
+    bubblewrap), ``kernel`` from there until it answers (CPU of its Python and of the grader
+    thread waiting for it)."""
+
+    sandbox_wall: float = 0.0
+    sandbox_cpu: float = 0.0
+    kernel_wall: float = 0.0
+    kernel_cpu: float = 0.0
 
 
 class KernelDied(RuntimeError):
@@ -184,6 +202,9 @@ class SandboxedKernel:
         self.wire: KernelWire | None = None
         self.deadline = (deadline if deadline is not None
                          else time.monotonic() + limits.notebook_timeout)
+        self._launched, self._launch_cpu = time.monotonic(), time.thread_time()
+        self.startup = Startup()
+        self._tree_cpu: procstat.TreeCPU | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> SandboxedKernel:
@@ -247,6 +268,7 @@ class SandboxedKernel:
         self._wait_ready()
         self.main_pid = pressure.kernel_pid(self.proc.pid, [
             conn_file if a == "{connection_file}" else a for a in python_command()])
+        self._time_startup()
         if uid is not None:
             # the kernel has bound its sockets: from now on it cannot create files here
             os.chown(self.run_dir, 0, 0)
@@ -277,6 +299,28 @@ class SandboxedKernel:
             if got is not None and got.msg is not None:
                 replied |= got.channel == "shell" and got.msg["msg_type"] == "kernel_info_reply"
                 iopub |= got.channel == "iopub"
+
+    def _time_startup(self) -> None:
+        """Fill :attr:`startup` and find the kernel's processes (the deepest of the launched
+        command's tree is the kernel's Python, the others launched it)."""
+        ready = time.monotonic()
+        procs = procstat.tree(self.proc.pid)
+        deepest = max(depth for _, depth in procs)
+        self._tree_cpu = procstat.TreeCPU([p for p, _ in procs])
+        cpu = self._tree_cpu.last
+        launch_cpu = sum(cpu[p] for p, depth in procs if depth < deepest)
+        kernel_cpu = sum(cpu[p] for p, depth in procs if depth == deepest)
+        started = self._launched
+        first = files.head(self.log_path, 200).partition("\n")[0]
+        if first.startswith(START_MARK):
+            with contextlib.suppress(ValueError):
+                started = min(max(float(first[len(START_MARK):]), self._launched), ready)
+        self.startup = Startup(started - self._launched, launch_cpu, ready - started,
+                               kernel_cpu + time.thread_time() - self._launch_cpu)
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the kernel's processes have used so far (0 before it answered)."""
+        return self._tree_cpu.read() if self._tree_cpu is not None else 0.0
 
     def kernel_log_tail(self, n: int = 400) -> str:
         """The end of what the kernel wrote to its stdout and stderr."""

@@ -3,7 +3,8 @@ course built from it (source with hidden tests, release, solution, gradebook), s
 tested without depending on the real assignments.
 
 Parts: ``scale(x, a)`` returns ``a * x`` (2 points); ``col_sum(x)`` returns the column sums of
-a 2-D array (3 points).
+a 2-D array (3 points). :data:`OTHER` is the same assignment under another name (``toy-b``), for
+two courses or runs of different assignments (``build_course(..., name="toy-b")``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ TOY = Assignment("toy", (
          "record(s=col_sum(case['x']))"),
 ))
 ASSIGNMENTS = {"toy": TOY}
+OTHER = {"toy-b": Assignment("toy-b", TOY.parts)}
 
 SOLUTIONS = {
     "scale-impl": "def scale(x, a):\n    ### BEGIN SOLUTION\n    return a * x\n"
@@ -76,18 +78,18 @@ def source_notebook() -> nbformat.NotebookNode:
     return nb
 
 
-def build_course(course: str) -> str:
-    """Write an nbgrader course for the toy assignment into ``course`` (release, solution
-    notebooks and gradebook made by nbgrader itself); returns ``course``."""
-    os.makedirs(os.path.join(course, "source", "toy"), exist_ok=True)
+def build_course(course: str, name: str = "toy") -> str:
+    """Write an nbgrader course for the toy assignment (named ``name``) into ``course``
+    (release, solution notebooks and gradebook made by nbgrader itself); returns ``course``."""
+    os.makedirs(os.path.join(course, "source", name), exist_ok=True)
     with open(os.path.join(course, "nbgrader_config.py"), "w") as f:
         f.write("c = get_config()\nc.CourseDirectory.course_id = 'toycourse'\n"
                 f"c.CourseDirectory.root = {os.path.abspath(course)!r}\n")
-    nbformat.write(source_notebook(), os.path.join(course, "source", "toy", "toy.ipynb"))
-    with open(os.path.join(course, "source", "toy", "helper_data.txt"), "w") as f:
+    nbformat.write(source_notebook(), os.path.join(course, "source", name, f"{name}.ipynb"))
+    with open(os.path.join(course, "source", name, "helper_data.txt"), "w") as f:
         f.write("helper file shipped to students\n")
     nbgrader = os.path.join(os.path.dirname(sys.executable), "nbgrader")
-    subprocess.run([nbgrader, "generate_assignment", "toy", "--force", "--log-level=ERROR"],
+    subprocess.run([nbgrader, "generate_assignment", name, "--force", "--log-level=ERROR"],
                    cwd=course, check=True, capture_output=True)
     return course
 
@@ -101,8 +103,8 @@ def solution_notebook() -> nbformat.NotebookNode:
     return nb
 
 
-def release_notebook(course: str) -> nbformat.NotebookNode:
-    return nbformat.read(os.path.join(course, "release", "toy", "toy.ipynb"), as_version=4)
+def release_notebook(course: str, name: str = "toy") -> nbformat.NotebookNode:
+    return nbformat.read(os.path.join(course, "release", name, f"{name}.ipynb"), as_version=4)
 
 
 def with_answers(nb: nbformat.NotebookNode, **sources: str) -> nbformat.NotebookNode:

@@ -7,33 +7,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.support.run import REPO, env, once, proc_dict, sandboxed
+from tests.support.run import once
+from tests.support.samples import ONCE_KEY, grade_samples_locally
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grade_samples")]
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    r = once("grade_samples", tmp_path_factory, _graded)
+    r = once(ONCE_KEY, tmp_path_factory, grade_samples_locally)
     expected = {(s, a): v for s, a, v in r["expected"]}
     return expected, Path(r["out"]), SimpleNamespace(**r["proc"]), Path(r["course"])
-
-
-def _graded(base):
-    import subprocess
-    import sys
-
-    from autograder.testing.samples import write_samples
-    course, subs, out = base / "course", base / "subs", base / "out" / "grades.csv"
-    subprocess.run([sys.executable, "-m", "autograder", "release", "--out", str(course)],
-                   cwd=REPO, env=env(), check=True, capture_output=True)
-    expected = write_samples(course, subs)
-    allow = [] if sandboxed() else ["--allow-unsandboxed"]
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--out",
-                           str(out), "--course", str(course), "--workers", "2", *allow],
-                          cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
-    return {"expected": [[s, a, v] for (s, a), v in expected.items()], "out": str(out),
-            "proc": proc_dict(proc), "course": str(course)}
 
 
 def test_every_sample_scores_exactly_as_expected(graded):

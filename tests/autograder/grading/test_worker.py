@@ -17,7 +17,7 @@ def _fake(scores, outside):
     ``outside[i]`` as evidence of an outside cause."""
     calls = []
 
-    def grade(job):
+    def grade(job, slot):
         calls.append(1)
         n = len(calls) - 1
         r = worker.zero_result(job, f"attempt {len(calls)}")
@@ -70,7 +70,7 @@ def test_grade_job_never_raises(tmp_path, monkeypatch):
     r = worker.grade_job(_job(tmp_path, state_file=str(tmp_path / ("x" * 300 + ".json"))))
     assert r.retry and "could not be saved" in r.reason and r.score == 5.0
 
-    def boom(job):
+    def boom(job, slot):
         raise RuntimeError("bug")
     monkeypatch.setattr(worker, "_grade", boom)
     r = worker.grade_job(_job(tmp_path))

@@ -364,3 +364,13 @@ def test_a_scratch_full_of_folders_leaves_nothing_behind(isolation, tmp_path, mo
         assert r["status"] == "ok" or "more than 1 GiB" in r["error"], r
     assert r["cleanup"] == "" and r["cgroups"] == [] and r["mounted"] == [], r
     assert not r["left"] and os.listdir(tmp_path) == []
+
+
+def test_start_is_split_at_the_kernels_first_line_and_its_cpu_is_read(kernel):
+    """The kernel's Python wrote its start mark, so start-up splits into a sandbox part and a
+    kernel part, and the CPU seconds of its processes grow while a cell computes."""
+    start = kernel.startup
+    assert start.sandbox_wall > 0 and start.kernel_wall > 0 and start.kernel_cpu > 0
+    before = kernel.cpu_seconds()
+    run(kernel, "x = 0\nfor i in range(3_000_000):\n    x += i")
+    assert kernel.cpu_seconds() > before
