@@ -12,8 +12,8 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all setup book book-clean test lint bench-numpy bench-torch-bn bench-grading bench-scale \
-	clean
+.PHONY: all setup system-packages book book-clean test lint bench-numpy bench-torch-bn \
+	bench-grading bench-scale clean
 
 all: test
 
@@ -41,10 +41,13 @@ book-clean:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Before pytest: install the system packages the tests use where this can (root, apt-get), or
+# First of all: install the system packages the tests use where this can (root, apt-get), or
 # say which are missing and how many tests skip (tests/support/system.py; always succeeds).
-test: $(STAMP) lint book
+# pytest's summary says it again at the end.
+system-packages: $(STAMP)
 	$(BIN)/python -m tests.support.system install
+
+test: $(STAMP) system-packages lint book
 	MPLBACKEND=Agg $(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench-numpy: $(STAMP)

@@ -63,6 +63,7 @@ from .python import START_MARK
 from .wire import Arrival, KernelWire, Received
 
 INTERRUPT_GRACE = 5.0
+LOST_GRACE = 10.0              # seconds a kernel that closed its sockets has to end
 DEATH_GRACE = 0.5               # seconds a kernel's death may take to show before a fault
 CLOSE_GRACE = 10.0              # seconds the supervisor gets to kill what the kernel started
 REPLY_GRACE = 2.0
@@ -413,8 +414,10 @@ class SandboxedKernel:
         """(kind, reason) when the relay stopped or the socket folder is being filled."""
         failure = self.wire.failure()
         if failure:
-            # a dead kernel breaks the relay's connections too: give its death time to show
-            if self._gone_within(1.0 if self.wire.relay.poll() == relay.EXIT_LOST else 0.0):
+            # a dead kernel breaks the relay's connections too: give its death time to show (the
+            # teardown of a scratch space full of files can take the kernel seconds)
+            if self._gone_within(LOST_GRACE if self.wire.relay.poll() == relay.EXIT_LOST
+                                 else 0.0):
                 return None
             return Fault.OUTPUT, failure
         if now - self._folder_checked >= FOLDER_CHECK:

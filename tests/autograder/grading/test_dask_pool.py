@@ -177,7 +177,12 @@ def _stop_coordinator_and_rerun(setup, cluster, tmp_path, sig):
             break
         time.sleep(0.05)
     first.wait(timeout=60)
-    assert first.returncode != 0 and not out.exists()
+    if sig == signal.SIGKILL:
+        assert first.returncode == -signal.SIGKILL and not out.exists()
+    else:   # the run's interrupt: a partial grades.csv, exit 128 + the signal
+        assert first.returncode == 128 + sig and out.exists()
+        assert "not graded: the run was interrupted" in out.read_text() or \
+            read_csv(out) == setup[3]
     kept = [Result.from_json(p.read_text()) for p in state.glob("*.json")]
     second = grade(subs, out, course, "--scheduler", cluster.address)
     assert second.returncode == 0, second.stderr[-3000:]
@@ -193,9 +198,9 @@ def test_the_coordinator_killed_resumes_from_the_state_folder(setup, cluster, tm
 
 
 def test_sigterm_cancels_the_tasks_and_keeps_no_cancelled_result(setup, cluster, tmp_path):
-    """SIGTERM to the coordinator stops the run, cancelling the tasks in flight; every result
-    it kept is a finished grade (none a cancelled job's zero), and a rerun completes the local
-    pool's grades.csv."""
+    """SIGTERM to the coordinator stops the run (exit 143, a partial grades.csv), cancelling
+    the tasks in flight; every result it kept is a finished grade (none a cancelled job's
+    zero), and a rerun completes the local pool's grades.csv."""
     kept, second, rows = _stop_coordinator_and_rerun(setup, cluster, tmp_path, signal.SIGTERM)
     assert kept and not any(r.retry for r in kept)
     assert all(rows[r.ident]["score"] == setup[3][r.ident]["score"] for r in kept)

@@ -110,9 +110,9 @@ def test_after_the_stop_nothing_is_graded_or_kept(tmp_path, monkeypatch):
 
     monkeypatch.setattr(interrupt, "STOP", interrupt.StopFlag())
 
-    def stopped_midway(job):
+    def stopped_midway(job, slot):
         interrupt.STOP.set()
-        return grade(job)
+        return grade(job, slot)
     monkeypatch.setattr(worker, "_grade", stopped_midway)
     r = worker.grade_job(_job(tmp_path, fault_retry=True))
     assert len(calls) == 1 and r.interrupted and r.score == 0.0
