@@ -31,8 +31,15 @@ $(BOOK_COURSE): $(STAMP) $(shell find exercises solutions autograder -type f \( 
 	$(BIN)/python -m autograder release --out _build/book-course >/dev/null
 	@touch $@
 
+# The build's output is also kept in _build/book-build.log; when the build fails, the failed
+# chapters' tracebacks and every warning line are printed again at the end, where a CI log's
+# tail shows them (book/_ext/build_problems.py).
 book: $(STAMP) $(BOOK_COURSE)
-	$(BIN)/jupyter-book build . --builder html -W --keep-going
+	@mkdir -p _build && rm -rf _build/html/reports
+	set -o pipefail; $(BIN)/jupyter-book build . --builder html -W --keep-going 2>&1 \
+		| tee _build/book-build.log \
+		|| { $(BIN)/python book/_ext/build_problems.py _build/book-build.log _build/html/reports; \
+		     exit 1; }
 	$(BIN)/python book/_ext/launch_notebooks.py --out _build/launch
 
 book-clean:
