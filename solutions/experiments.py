@@ -68,7 +68,7 @@ from solutions.digits import Digits
 __all__ = ["RunConfig", "make_mlp", "train_run", "train_runs", "steps_to_reach",
            "stack_models", "unstack_into", "StackedLinear", "StackedBatchNorm1d",
            "spread", "normalized_batch_values", "batch_statistics_mode", "torch_threads",
-           "batch_mode_accuracy", "batches_per_second", "machine_description",
+           "accuracy", "batch_mode_accuracy", "batches_per_second", "machine_description",
            "experiment_bn_vs_plain", "experiment_sigmoid_input", "experiment_deep",
            "experiment_learning_rates", "experiment_regularizers", "experiment_cost",
            "experiment_batch_size", "clear_cache", "THREADS", "PERCENTILES",
@@ -306,7 +306,8 @@ def _probe_percentiles(model: nn.Sequential, x: torch.Tensor, layer: int, unit: 
     return np.percentile(captured["z"][..., unit].numpy(), PERCENTILES, axis=-1).T
 
 
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Accuracy in evaluation mode; the model's mode is restored afterwards."""
     was_training = model.training
     model.eval()
     with torch.no_grad():
@@ -357,7 +358,7 @@ def _train_single(data: Digits, config: RunConfig, seed: int, return_model: bool
     start = time.perf_counter()
 
     def evaluate():
-        test_acc.append(_accuracy(model, x_test, y_test))
+        test_acc.append(accuracy(model, x_test, y_test))
         train_loss.append(running_loss / running_count if running_count else float("nan"))
         if config.probe_layer is not None:
             probe.append(_probe_percentiles(model, x_test, config.probe_layer,
@@ -385,7 +386,7 @@ def _train_single(data: Digits, config: RunConfig, seed: int, return_model: bool
         "test_acc": np.array(test_acc),
         "train_loss": np.array(train_loss),
         "test_acc_final": test_acc[-1],
-        "train_acc": _accuracy(model, x_train, y_train),
+        "train_acc": accuracy(model, x_train, y_train),
         "probe": np.array(probe) if probe else None,
         "seconds": time.perf_counter() - start,
     }

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from solutions.digits import Digits
+from solutions.experiments import accuracy
 
 __all__ = ["make_mlp", "make_convnet", "train", "accuracy", "threads",
            "landscape_experiment", "lr_sweep_experiment", "batch_size_experiment",
@@ -167,16 +168,6 @@ def _tensors(data: Digits, images: bool):
         x_train = x_train.view(-1, 1, *data.image_shape)
         x_test = x_test.view(-1, 1, *data.image_shape)
     return x_train, t(data.y_train, np.int64), x_test, t(data.y_test, np.int64)
-
-
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Accuracy in evaluation mode; the model's mode is restored afterwards."""
-    was = model.training
-    model.eval()
-    with torch.no_grad():
-        acc = (model(x).argmax(1) == y).float().mean().item()
-    model.train(was)
-    return acc
 
 
 def _sgd_step(params: Sequence[nn.Parameter], lr: float) -> None:
