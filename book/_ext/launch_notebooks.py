@@ -167,11 +167,15 @@ def _toc_files(node) -> list[str]:
     return []
 
 
+def toc_pages(root: Path = ROOT) -> list[str]:
+    """Every page of ``_toc.yml``, its root first, as ``book/<name>``."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    return [toc["root"], *_toc_files(toc.get("parts", []))]
+
+
 def chapter_pages(root: Path = ROOT) -> list[str]:
     """The table of contents' pages that get a launch notebook (see :func:`is_chapter`)."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    pages = [toc["root"], *_toc_files(toc.get("parts", []))]
-    return [page for page in pages if is_chapter(root / f"{page}.md")]
+    return [page for page in toc_pages(root) if is_chapter(root / f"{page}.md")]
 
 
 def _setup_cell(library: str) -> dict:

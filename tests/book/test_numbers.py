@@ -14,27 +14,22 @@ intro, the bibliography, the index) state no computed number and are exempt by t
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 import jupytext
 import nbformat
 import pytest
-import yaml
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "book"
-
-
-def _toc_files(node) -> list[str]:
-    if isinstance(node, dict):
-        own = [node["file"]] if "file" in node else []
-        return own + [f for v in node.values() for f in _toc_files(v)]
-    if isinstance(node, list):
-        return [f for item in node for f in _toc_files(item)]
-    return []
+_spec = importlib.util.spec_from_file_location("launch_notebooks",
+                                               BOOK / "_ext" / "launch_notebooks.py")
+launch = importlib.util.module_from_spec(_spec)     # the one reader of _toc.yml's pages
+_spec.loader.exec_module(launch)
 
 
 def is_executable(source: Path) -> bool:
@@ -47,9 +42,7 @@ def is_executable(source: Path) -> bool:
 
 def executable_pages(root: Path = ROOT) -> list[str]:
     """The pages of _toc.yml (its root included) that the build executes, as ``book/<name>``."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    pages = [toc["root"], *_toc_files(toc.get("parts", []))]
-    return [page for page in pages if is_executable(root / f"{page}.md")]
+    return [page for page in launch.toc_pages(root) if is_executable(root / f"{page}.md")]
 
 
 # page -> code run before the page: it replaces a function the page relies on by a drifted one
